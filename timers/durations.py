@@ -1,0 +1,48 @@
+"""Working-time durations as written in BPMN: PTnH / PTnM (working hours / minutes) and PnD (working days).
+
+Days and hours are not mixed in one budget: a day budget ends at close of business, an hour budget
+counts minutes inside office hours; "P1DT2H" would have no single meaning in the hall.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DAYS = re.compile(r"^P(?P<d>\d{1,4})D$")
+_HOURS = re.compile(r"^PT(?:(?P<h>\d{1,5})H)?(?:(?P<m>\d{1,6})M)?$")
+
+
+@dataclass(frozen=True)
+class WorkingDuration:
+    days: int = 0
+    minutes: int = 0
+
+    @property
+    def is_days(self) -> bool:
+        return self.days > 0
+
+    def iso(self) -> str:
+        if self.days:
+            return f"P{self.days}D"
+        h, m = divmod(self.minutes, 60)
+        return "PT" + (f"{h}H" if h else "") + (f"{m}M" if m or not h else "")
+
+    def __str__(self) -> str:
+        return self.iso()
+
+
+def parse_duration(text: str) -> WorkingDuration:
+    """Parse a budget; raise ValueError with a message a process author can act on."""
+    if not isinstance(text, str):
+        raise ValueError(f"a working-time duration must be text, not {type(text).__name__}")
+    value = text.strip().upper()
+    if m := _DAYS.match(value):
+        days = int(m["d"])
+        if days == 0:
+            raise ValueError(f"{text!r}: a day budget needs at least 1 day")
+        return WorkingDuration(days=days)
+    m = _HOURS.match(value)
+    if m and (m["h"] or m["m"]):
+        return WorkingDuration(minutes=int(m["h"] or 0) * 60 + int(m["m"] or 0))
+    raise ValueError(f"{text!r} is not a working-time duration (use PnD, PTnH, PTnM or PTnHnM)")

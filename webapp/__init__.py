@@ -1,0 +1,1 @@
+"""HTTP API, command line and composition root of OneWindow."""

@@ -1,0 +1,19 @@
+"""The JSON API under /api/v1 (flask-smorest: marshmallow validation and the OpenAPI document)."""
+
+from flask import Flask
+from flask_smorest import Api
+
+from . import auth, cases, processes, work_items
+
+
+def register(app: Flask) -> Api:
+    app.config.setdefault("API_TITLE", "OneWindow 一窗通办")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}})
+    for module in (auth, processes, cases, work_items):
+        api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
+    return api

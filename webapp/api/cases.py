@@ -1,0 +1,42 @@
+from flask_smorest import Blueprint
+
+from workflows import cases
+
+from ..auth import current_actor, database, login_required
+from .schemas import CaseCreate, CaseDetail
+
+PREFIX = "/cases"
+blp = Blueprint("cases", __name__, description="Cases (办件)")
+
+
+def _detail(session, case) -> dict:
+    view = cases.case_view(session, case)
+    fields = ("case_no", "query_code", "status", "outcome", "process_key", "process_version", "matter_code",
+              "data", "budget", "created_at", "updated_at", "completed_at", "created_by")
+    return {**{name: getattr(case, name) for name in fields}, "applicant": cases.applicant_of(case), **view}
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(CaseCreate)
+@blp.response(201, CaseDetail)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def start(body):
+    """Start a case of a deployed process (收件): issues the case number and the applicant's query code."""
+    actor = current_actor()
+
+    def work(session):
+        case = cases.start_case(session, body["process"], body["applicant"], body.get("data"), actor,
+                                matter_code=body.get("matter"))
+        return _detail(session, case)
+    return database().transaction(work)
+
+
+@blp.route("/<case_no>")
+@blp.response(200, CaseDetail)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def get(case_no: str):
+    """A case: status, applicant, data, open work items, done steps and the full history."""
+    with database().read() as session:
+        return _detail(session, cases.get_case(session, case_no))

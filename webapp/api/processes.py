@@ -1,0 +1,55 @@
+from flask_smorest import Blueprint
+from sqlalchemy import func, select
+
+from workflows.catalogue import catalogue
+from workflows.models import ProcessVersion
+from workflows.processes import definition_for
+
+from ..auth import database, login_required
+from .schemas import ProcessList, ProcessOut
+
+PREFIX = "/processes"
+blp = Blueprint("processes", __name__, description="Deployed processes")
+
+
+def _describe(version: ProcessVersion, count: int) -> dict:
+    definition = definition_for(version)
+    matter = catalogue().matter_for_process(version.process_key)
+    return {"key": version.process_key, "name": version.name, "version": version.version, "versions": count,
+            "deployed_at": version.deployed_at, "matter": matter.code if matter else None,
+            "case_budget": definition.case_budget, "case_budget_expr": definition.case_budget_expr,
+            "start_fields": [f.describe() for f in definition.start_fields],
+            "steps": list(definition.steps.values())}
+
+
+def _latest(session):
+    newest = (select(ProcessVersion.process_key, func.max(ProcessVersion.version).label("v"),
+                     func.count().label("n")).group_by(ProcessVersion.process_key).subquery())
+    rows = session.execute(select(ProcessVersion, newest.c.n).join(
+        newest, (ProcessVersion.process_key == newest.c.process_key) & (ProcessVersion.version == newest.c.v))
+        .order_by(ProcessVersion.process_key)).all()
+    return rows
+
+
+@blp.route("")
+@blp.response(200, ProcessList)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def list_processes():
+    """The processes that can be started, each at its newest version."""
+    with database().read() as session:
+        return {"processes": [_describe(v, n) for v, n in _latest(session)]}
+
+
+@blp.route("/<key>")
+@blp.response(200, ProcessOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def get_process(key: str):
+    with database().read() as session:
+        for version, count in _latest(session):
+            if version.process_key == key:
+                return _describe(version, count)
+    from workflows.errors import NotFound
+
+    raise NotFound(f"no process {key!r} is deployed")

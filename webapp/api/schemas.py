@@ -1,0 +1,159 @@
+"""Request and response shapes. Times leave as ISO-8601 in Asia/Shanghai."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from timers.clock import to_local
+from workflows.cases import ITEM_STATES
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class LocalTime(fields.DateTime):
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else to_local(value).isoformat()
+
+
+class TokenRequest(Strict):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class UserOut(Schema):
+    username = fields.String()
+    role = fields.String()
+    department = fields.String(allow_none=True)
+
+
+class TokenOut(Schema):
+    token = fields.String()
+    expires_at = LocalTime()
+    user = fields.Nested(UserOut)
+
+
+class FieldOut(Schema):
+    name = fields.String()
+    type = fields.String()
+    required = fields.Boolean()
+    options = fields.List(fields.String())
+
+
+class StepOut(Schema):
+    id = fields.String(attribute="bpmn_id")
+    name = fields.String()
+    kind = fields.String()
+    lane = fields.String(allow_none=True)
+    department = fields.String()
+    role = fields.String()
+    budget = fields.String(allow_none=True)
+    budget_expr = fields.String(allow_none=True)
+    fields = fields.Method("_fields")
+
+    def _fields(self, step):
+        return [f.describe() for f in step.fields]
+
+
+class ProcessOut(Schema):
+    key = fields.String()
+    name = fields.String()
+    version = fields.Integer()
+    versions = fields.Integer()
+    deployed_at = LocalTime()
+    matter = fields.String(allow_none=True)
+    case_budget = fields.String(allow_none=True)
+    case_budget_expr = fields.String(allow_none=True)
+    start_fields = fields.List(fields.Dict())
+    steps = fields.List(fields.Nested(StepOut))
+
+
+class ProcessList(Schema):
+    processes = fields.List(fields.Nested(ProcessOut))
+
+
+class ApplicantIn(Strict):
+    type = fields.String(required=True, validate=validate.OneOf(["company", "person"]))
+    name = fields.String(required=True)
+    id_no = fields.String(required=True)
+    contact = fields.String(allow_none=True)
+
+
+class CaseCreate(Strict):
+    process = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    matter = fields.String(validate=validate.Length(min=1, max=40))
+    applicant = fields.Nested(ApplicantIn, required=True)
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class WorkItemOut(Schema):
+    id = fields.Integer()
+    case_no = fields.String()
+    step = fields.String()
+    name = fields.String()
+    role = fields.String()
+    department = fields.String()
+    lane = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    state = fields.String()
+    budget = fields.String(allow_none=True)
+    created_at = LocalTime()
+    claimed_at = LocalTime(allow_none=True)
+    completed_at = LocalTime(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+
+
+class WorkItemList(Schema):
+    items = fields.List(fields.Nested(WorkItemOut))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+
+class WorkItemQueryArgs(Strict):
+    role = fields.String(validate=validate.OneOf(["clerk", "reviewer", "supervisor", "admin"]))
+    department = fields.String(validate=validate.Length(min=1, max=40))
+    assignee = fields.String(validate=validate.Length(min=1, max=100))
+    state = fields.String(validate=validate.OneOf([*ITEM_STATES, "active"]))
+    case_no = fields.String(validate=validate.Length(min=1, max=40))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class CompleteIn(Strict):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class EventOut(Schema):
+    at = LocalTime()
+    actor = fields.String()
+    action = fields.String()
+    step = fields.String(allow_none=True)
+    work_item_id = fields.Integer(allow_none=True)
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+
+
+class CaseOut(Schema):
+    case_no = fields.String()
+    query_code = fields.String()
+    status = fields.String()
+    outcome = fields.String(allow_none=True)
+    process = fields.String(attribute="process_key")
+    process_version = fields.Integer(attribute="process_version.version")
+    matter = fields.String(attribute="matter_code")
+    applicant = fields.Dict()
+    data = fields.Dict()
+    budget = fields.String(allow_none=True)
+    created_at = LocalTime()
+    updated_at = LocalTime()
+    completed_at = LocalTime(allow_none=True)
+    created_by = fields.String()
+
+
+class CaseDetail(CaseOut):
+    open_items = fields.List(fields.Nested(WorkItemOut))
+    done_items = fields.List(fields.Nested(WorkItemOut))
+    history = fields.List(fields.Nested(EventOut))

@@ -1,0 +1,64 @@
+from flask_smorest import Blueprint
+
+from workflows import cases
+
+from ..auth import current_actor, database, login_required
+from .schemas import CompleteIn, WorkItemList, WorkItemOut, WorkItemQueryArgs
+
+PREFIX = "/work-items"
+blp = Blueprint("work_items", __name__, description="Work items: the ready steps of cases")
+
+
+@blp.route("")
+@blp.arguments(WorkItemQueryArgs, location="query")
+@blp.response(200, WorkItemList)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def list_items(args):
+    """Work items by role, department, assignee and state (state=active means open or claimed).
+
+    Clerks and reviewers see their own department's items; supervisors and admins see all."""
+    query = cases.WorkItemQuery(**args)
+    with database().read() as session:
+        items, total = cases.list_work_items(session, query, current_actor())
+        return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
+
+
+@blp.route("/<int:item_id>")
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def get(item_id: int):
+    with database().read() as session:
+        return cases.get_work_item(session, item_id, current_actor())
+
+
+@blp.route("/<int:item_id>/claim", methods=["POST"])
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def claim(item_id: int):
+    """Take a work item from the department's queue."""
+    actor = current_actor()
+    return database().transaction(lambda s: cases.claim(s, item_id, actor))
+
+
+@blp.route("/<int:item_id>/release", methods=["POST"])
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def release(item_id: int):
+    """Put a claimed work item back in the department's queue."""
+    actor = current_actor()
+    return database().transaction(lambda s: cases.release(s, item_id, actor))
+
+
+@blp.route("/<int:item_id>/complete", methods=["POST"])
+@blp.arguments(CompleteIn)
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def complete(body, item_id: int):
+    """Complete a step with its form data; the process moves on in the same transaction."""
+    actor = current_actor()
+    return database().transaction(lambda s: cases.complete(s, item_id, actor, body.get("data")))

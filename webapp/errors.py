@@ -1,0 +1,59 @@
+"""Every error leaves as JSON {"error": code, "message": text} with a 4xx status (5xx only for our faults)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from workflows.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidProcess, NotFound
+
+STATUS = {InvalidInput: 400, InvalidProcess: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str, **extra):
+    body = {"error": code, "message": message}
+    body.update({k: v for k, v in extra.items() if v})
+    return jsonify(body), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        status = getattr(exc, "http_status", None) or next(
+            (s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        return error_response(status, exc.code, exc.message, **exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        data = getattr(exc, "data", None) or {}
+        fields = data.get("messages") or data.get("errors")
+        message = data.get("message") or exc.description or exc.name
+        if fields and exc.code == 422:
+            # webargs reports schema failures as 422; to the caller it is bad input like any other.
+            return error_response(400, "invalid_input", _flatten(fields), fields=fields)
+        code = exc.name.lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, message, fields=fields)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "an internal error occurred; nothing was changed")
+
+
+def _flatten(messages, prefix: str = "") -> str:
+    parts: list[str] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key in ("json", "query", "form") and not prefix:
+                parts.append(_flatten(value, ""))
+            else:
+                parts.append(_flatten(value, f"{prefix}{key}."))
+    elif isinstance(messages, list):
+        parts.append(f"{prefix.rstrip('.')}: " + " ".join(str(m) for m in messages) if prefix
+                     else " ".join(str(m) for m in messages))
+    else:
+        parts.append(f"{prefix.rstrip('.')}: {messages}")
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,1 @@
+"""The case domain and the BPMN engine: models, deployment, cases, work items. No Flask imports."""

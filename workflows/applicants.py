@@ -1,0 +1,77 @@
+"""The applicant of a case: a company (unified social credit code) or a citizen (resident ID number)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInput
+
+TYPES = ("company", "person")
+
+# GB 32100-2015: 18 characters from this alphabet, the last a check character.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# GB 11643-1999: 17 digits and a check digit (0-9 or X).
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_PHONE = re.compile(r"^[0-9+\- ]{5,20}$")
+
+
+def uscc_is_valid(code: str) -> bool:
+    if len(code) != 18 or any(c not in _USCC_ALPHABET for c in code):
+        return False
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(code[:17], _USCC_WEIGHTS, strict=True))
+    return _USCC_ALPHABET[(31 - total % 31) % 31] == code[17]
+
+
+def resident_id_is_valid(number: str) -> bool:
+    if not re.fullmatch(r"\d{17}[\dX]", number):
+        return False
+    total = sum(int(c) * w for c, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == number[17]
+
+
+@dataclass(frozen=True)
+class Applicant:
+    type: str
+    name: str
+    id_no: str
+    contact: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "id_no": self.id_no, "contact": self.contact}
+
+
+def check_applicant(raw: Any) -> Applicant:
+    if not isinstance(raw, dict):
+        raise InvalidInput("applicant: must be an object with type, name, id_no and contact")
+    problems: dict[str, str] = {}
+    kind = raw.get("type")
+    if kind not in TYPES:
+        problems["type"] = "must be company or person"
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems["name"] = "required"
+    elif len(name) > 200:
+        problems["name"] = "at most 200 characters"
+    id_no = raw.get("id_no")
+    if not isinstance(id_no, str) or not id_no.strip():
+        problems["id_no"] = "required"
+    else:
+        id_no = id_no.strip().upper()
+        if kind == "company" and not uscc_is_valid(id_no):
+            problems["id_no"] = "not a valid unified social credit code (统一社会信用代码)"
+        elif kind == "person" and not resident_id_is_valid(id_no):
+            problems["id_no"] = "not a valid resident ID number (居民身份证号码)"
+    contact = raw.get("contact")
+    if contact is not None and (not isinstance(contact, str) or not _PHONE.match(contact)):
+        problems["contact"] = "a telephone number of 5 to 20 digits"
+    unknown = set(raw) - {"type", "name", "id_no", "contact"}
+    for key in unknown:
+        problems[str(key)] = "unknown field"
+    if problems:
+        listed = "; ".join(f"applicant.{k}: {v}" for k, v in sorted(problems.items()))
+        raise InvalidInput(listed, fields={f"applicant.{k}": v for k, v in problems.items()})
+    return Applicant(kind, name.strip(), id_no, contact)

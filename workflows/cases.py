@@ -1,0 +1,310 @@
+"""The case service: start a case, claim, release and complete its work items, read it back.
+
+Each action is one transaction: the case row is locked, the workflow is loaded, stepped and saved,
+work items are reconciled with the ready tasks and an audit event is appended — all or nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from timers.clock import now, to_local
+from timers.durations import parse_duration
+
+from . import engine
+from .applicants import check_applicant
+from .catalogue import catalogue
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .forms import validate
+from .models import AuditEvent, Case, CaseSequence, WorkItem
+from .processes import ProcessDefinition, Step, definition_for, latest_version
+from .scripting import evaluate
+
+OPEN_STATES = ("open", "claimed")
+ITEM_STATES = ("open", "claimed", "completed", "cancelled")
+QUERY_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out over the phone
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff user, or the system itself (scheduler, CLI)."""
+
+    username: str
+    role: str
+    department: str | None = None
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in ("admin", "supervisor")
+
+
+SYSTEM = Actor("system", "admin")
+
+
+def _budget(fixed: str | None, expression: str | None, data: dict[str, Any], what: str) -> str | None:
+    if fixed:
+        return parse_duration(fixed).iso()
+    if not expression:
+        return None
+    try:
+        value = evaluate(expression, data)
+        return parse_duration(value).iso()
+    except Exception as exc:  # a data-dependent budget the data cannot decide
+        raise InvalidInput(f"{what}: the time limit cannot be worked out from the case data ({exc})") from None
+
+
+def _next_case_no(session: Session, matter_code: str) -> str:
+    year = to_local(now()).year
+    bump = (update(CaseSequence)
+            .where(CaseSequence.year == year, CaseSequence.matter_code == matter_code)
+            .values(last=CaseSequence.last + 1).returning(CaseSequence.last))
+    number = session.execute(bump).scalar()
+    if number is None:
+        try:
+            with session.begin_nested():
+                session.add(CaseSequence(year=year, matter_code=matter_code, last=1))
+            number = 1
+        except IntegrityError:  # another transaction created the row first
+            number = session.execute(bump).scalar()
+    return f"{year}{matter_code}{number:06d}"
+
+
+def _audit(session: Session, case: Case | None, actor: Actor, action: str, *, step: str | None = None,
+           item: WorkItem | None = None, before: dict | None = None, after: dict | None = None) -> None:
+    session.add(AuditEvent(case_id=case.id if case else None, at=now(), actor=actor.username, action=action,
+                           step=step, work_item_id=item.id if item else None, before=before, after=after))
+
+
+def start_case(session: Session, process_key: Any, applicant: Any, data: Any, actor: Actor,
+               matter_code: str | None = None) -> Case:
+    if actor.role not in ("clerk", "admin"):
+        raise Forbidden("only a window clerk or an admin starts a case")
+    if not isinstance(process_key, str) or not process_key:
+        raise InvalidInput("process: required")
+    person = check_applicant(applicant)
+    version = latest_version(session, process_key)
+    definition = definition_for(version)
+    clean = validate(list(definition.start_fields), data, "data")
+    matter = catalogue().matters.get(matter_code) if matter_code else catalogue().matter_for_process(process_key)
+    if matter is None or matter.process != process_key:
+        raise InvalidInput(f"matter: {matter_code or '(none)'} is not a matter of process {process_key!r}")
+    budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
+    try:
+        workflow = engine.new_workflow(definition, clean)
+    except WorkflowException as exc:
+        raise Conflict(f"the process could not start: {exc}") from None
+    at = now()
+    case = Case(case_no=_next_case_no(session, matter.code),
+                query_code="".join(secrets.choice(QUERY_ALPHABET) for _ in range(8)),
+                process_version_id=version.id, process_key=process_key, matter_code=matter.code,
+                status="received", applicant_type=person.type, applicant_name=person.name,
+                applicant_id_no=person.id_no, applicant_contact=person.contact, data=clean, budget=budget,
+                state=engine.dump(workflow), created_by=actor.username, created_at=at, updated_at=at)
+    session.add(case)
+    session.flush()
+    _audit(session, case, actor, "case.started",
+           after={"status": case.status, "process": process_key, "version": version.version,
+                  "applicant": person.as_dict(), "data": clean, "budget": budget})
+    _sync_work_items(session, case, workflow, definition)
+    return case
+
+
+def _step_of(definition: ProcessDefinition, task) -> Step:
+    return definition.steps[task.task_spec.bpmn_id]
+
+
+def _sync_work_items(session: Session, case: Case, workflow, definition: ProcessDefinition) -> list[WorkItem]:
+    """Make the open work items of the case match the ready user tasks of its workflow."""
+    existing = {item.task_id: item for item in session.scalars(
+        select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES)))}
+    created: list[WorkItem] = []
+    ready = {str(task.id): task for task in engine.ready_user_tasks(workflow)}
+    at = now()
+    for task_id, task in ready.items():
+        if task_id in existing:
+            continue
+        step = _step_of(definition, task)
+        item = WorkItem(case_id=case.id, case_no=case.case_no, task_id=task_id, step=step.bpmn_id,
+                        name=step.name, role=step.role, department=step.department, lane=step.lane,
+                        budget=_budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}"),
+                        state="open", created_at=at)
+        session.add(item)
+        created.append(item)
+    for task_id, item in existing.items():
+        if task_id not in ready:  # withdrawn by the process (e.g. an interrupting event)
+            item.state = "cancelled"
+            item.completed_at = at
+    session.flush()
+    return created
+
+
+def _item_for_update(session: Session, item_id: int) -> tuple[WorkItem, Case]:
+    item = session.get(WorkItem, item_id)
+    if item is None:
+        raise NotFound(f"no work item {item_id}")
+    # Lock the case first: every change to a case and its items goes through this row.
+    case = session.scalars(select(Case).where(Case.id == item.case_id).with_for_update()).one()
+    session.refresh(item)
+    return item, case
+
+
+def _may_work(actor: Actor, item: WorkItem) -> None:
+    if actor.role == "admin":
+        return
+    if actor.role != item.role or actor.department != item.department:
+        raise Forbidden(f"work item {item.id} ({item.name}) belongs to the {item.department} department's "
+                        f"{item.role}s")
+
+
+def claim(session: Session, item_id: int, actor: Actor) -> WorkItem:
+    item, case = _item_for_update(session, item_id)
+    _may_work(actor, item)
+    if item.state == "claimed" and item.assignee == actor.username:
+        return item
+    if item.state != "open":
+        raise Conflict(f"work item {item_id} is {item.state}"
+                       + (f" by {item.assignee}" if item.state == "claimed" else ""))
+    item.state, item.assignee, item.claimed_at = "claimed", actor.username, now()
+    _audit(session, case, actor, "work_item.claimed", step=item.step, item=item,
+           before={"state": "open", "assignee": None}, after={"state": "claimed", "assignee": actor.username})
+    return item
+
+
+def release(session: Session, item_id: int, actor: Actor) -> WorkItem:
+    item, case = _item_for_update(session, item_id)
+    _may_work(actor, item)
+    if item.state != "claimed":
+        raise Conflict(f"work item {item_id} is {item.state}, not claimed")
+    if item.assignee != actor.username and actor.role != "admin":
+        raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+    before = {"state": "claimed", "assignee": item.assignee}
+    item.state, item.assignee, item.claimed_at = "open", None, None
+    _audit(session, case, actor, "work_item.released", step=item.step, item=item, before=before,
+           after={"state": "open", "assignee": None})
+    return item
+
+
+def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
+    item, case = _item_for_update(session, item_id)
+    _may_work(actor, item)
+    if item.state not in OPEN_STATES:
+        raise Conflict(f"work item {item_id} is already {item.state}")
+    if item.state == "claimed" and item.assignee != actor.username and actor.role != "admin":
+        raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+    definition = definition_for(case.process_version)
+    step = definition.steps[item.step]
+    clean = validate(list(step.fields), data, f"step {item.step}")
+    workflow = engine.load(case.state, definition)
+    task = workflow.get_task_from_id(UUID(item.task_id))
+    if task is None or task.state != TaskState.READY:
+        raise Conflict(f"work item {item_id} is no longer ready in the process")
+    before = {"status": case.status, "state": item.state, "assignee": item.assignee,
+              "open_steps": _open_steps(session, case)}
+    try:
+        task.set_data(**clean)
+        task.run()
+        workflow.do_engine_steps()
+    except WorkflowException as exc:
+        raise Conflict(f"the process could not go on from step {item.step}: {exc}") from None
+    at = now()
+    item.state, item.completed_at, item.completed_by = "completed", at, actor.username
+    item.assignee = item.assignee or actor.username
+    case.state = engine.dump(workflow)
+    case.data = {**case.data, **clean}
+    case.updated_at = at
+    if workflow.completed:
+        outcome = engine.finished_outcome(workflow, definition)
+        case.outcome = outcome
+        case.status = "refused" if outcome == "refused" else "completed"
+        case.completed_at = at
+    else:
+        case.status = "in_progress"
+    session.flush()
+    _sync_work_items(session, case, workflow, definition)
+    _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
+           after={"status": case.status, "outcome": case.outcome, "data": clean,
+                  "open_steps": _open_steps(session, case)})
+    return item
+
+
+def _open_steps(session: Session, case: Case) -> list[str]:
+    return sorted(session.scalars(select(WorkItem.step).where(
+        WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES))))
+
+
+def get_case(session: Session, case_no: str) -> Case:
+    case = session.scalar(select(Case).where(Case.case_no == case_no))
+    if case is None:
+        raise NotFound(f"no case {case_no}")
+    return case
+
+
+def applicant_of(case: Case) -> dict[str, Any]:
+    return {"type": case.applicant_type, "name": case.applicant_name, "id_no": case.applicant_id_no,
+            "contact": case.applicant_contact}
+
+
+def case_view(session: Session, case: Case) -> dict[str, Any]:
+    items = session.scalars(select(WorkItem).where(WorkItem.case_id == case.id).order_by(WorkItem.id)).all()
+    events = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)
+                             .order_by(AuditEvent.at, AuditEvent.id)).all()
+    return {
+        "case": case,
+        "open_items": [i for i in items if i.state in OPEN_STATES],
+        "done_items": [i for i in items if i.state == "completed"],
+        "history": events,
+    }
+
+
+@dataclass(frozen=True)
+class WorkItemQuery:
+    role: str | None = None
+    department: str | None = None
+    assignee: str | None = None
+    state: str | None = None
+    case_no: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def list_work_items(session: Session, query: WorkItemQuery, actor: Actor) -> tuple[list[WorkItem], int]:
+    department = query.department
+    if not actor.sees_everything:
+        if department is not None and department != actor.department:
+            raise Forbidden("you see only your own department's work items")
+        department = actor.department
+    stmt = select(WorkItem)
+    if query.state == "active":
+        stmt = stmt.where(WorkItem.state.in_(OPEN_STATES))
+    elif query.state:
+        stmt = stmt.where(WorkItem.state == query.state)
+    if query.role:
+        stmt = stmt.where(WorkItem.role == query.role)
+    if department:
+        stmt = stmt.where(WorkItem.department == department)
+    if query.assignee:
+        stmt = stmt.where(WorkItem.assignee == query.assignee)
+    if query.case_no:
+        stmt = stmt.where(WorkItem.case_no == query.case_no)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(WorkItem.created_at, WorkItem.id)
+                           .limit(query.limit).offset(query.offset)).all()
+    return list(rows), total
+
+
+def get_work_item(session: Session, item_id: int, actor: Actor) -> WorkItem:
+    item = session.get(WorkItem, item_id)
+    if item is None:
+        raise NotFound(f"no work item {item_id}")
+    if not actor.sees_everything and item.department != actor.department:
+        raise Forbidden(f"work item {item_id} belongs to another department")
+    return item

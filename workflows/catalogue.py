@@ -1,0 +1,85 @@
+"""The matter catalogue (事项目录) and the departments, read from bpmn/catalogue.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+ROLES = ("clerk", "reviewer", "supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    name_en: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Matter:
+    code: str
+    name: str
+    name_en: str
+    process: str
+    departments: tuple[str, ...]
+    materials: dict[str, list[str]]
+    statutory_limit: str
+    promised_limit: str | None
+    promised_limit_by: str | None
+    promised_limits: dict[str, str]
+    fee: str
+    legal_basis: str
+    conditions: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def promised_for(self, data: dict[str, Any]) -> str | None:
+        if self.promised_limit_by:
+            return self.promised_limits.get(str(data.get(self.promised_limit_by)))
+        return self.promised_limit
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    departments: dict[str, Department]
+    matters: dict[str, Matter]
+
+    def department_for_lane(self, lane: str | None) -> Department | None:
+        for dept in self.departments.values():
+            if lane and dept.name == lane:
+                return dept
+        return None
+
+    def matter_for_process(self, process_key: str) -> Matter | None:
+        return next((m for m in self.matters.values() if m.process == process_key), None)
+
+
+def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
+    departments = {
+        code: Department(code, d["name"], d.get("name_en", d["name"]), d.get("role", "reviewer"))
+        for code, d in (raw.get("departments") or {}).items()
+    }
+    matters: dict[str, Matter] = {}
+    for m in raw.get("matters") or []:
+        known = {"code", "name", "name_en", "process", "departments", "materials", "statutory_limit",
+                 "promised_limit", "promised_limit_by", "promised_limits", "fee", "legal_basis", "conditions"}
+        matters[m["code"]] = Matter(
+            code=m["code"], name=m["name"], name_en=m.get("name_en", m["name"]), process=m["process"],
+            departments=tuple(m.get("departments", [])), materials=m.get("materials", {}),
+            statutory_limit=m["statutory_limit"], promised_limit=m.get("promised_limit"),
+            promised_limit_by=m.get("promised_limit_by"), promised_limits=m.get("promised_limits", {}),
+            fee=m.get("fee", ""), legal_basis=m.get("legal_basis", ""), conditions=m.get("conditions", ""),
+            extra={k: v for k, v in m.items() if k not in known},
+        )
+    return Catalogue(departments, matters)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    with open(BPMN_DIR / "catalogue.yaml", encoding="utf-8") as fh:
+        return parse_catalogue(yaml.safe_load(fh))

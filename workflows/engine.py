@@ -1,0 +1,127 @@
+"""SpiffWorkflow, as the cases use it: create, load, save and step a workflow.
+
+The serialized state kept with a case leaves out the process spec: the spec is stored once per
+process version and its parsed form is cached, so a case row holds only its own tasks and data
+(compressed). The script engine is not serialized; it is attached on every load. A serializer is
+not thread-safe, so each thread has its own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from copy import deepcopy
+from typing import Any
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .processes import ProcessDefinition
+from .scripting import make_script_engine
+
+STATE_FORMAT = b"OW1"  # prefix of the stored state: zlib-compressed JSON without specs
+
+
+class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
+    """Serialize a workflow without its specs; restore it around the cached, shared spec objects."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any], definition: ProcessDefinition | None = None) -> BpmnWorkflow:
+        if definition is None:
+            raise ValueError("a workflow is restored with its process definition")
+        workflow = self.target_class(definition.spec, definition.subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], _uuid, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(_uuid(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _uuid(value: str):
+    from uuid import UUID
+
+    return UUID(value)
+
+
+_CONFIG = deepcopy(DEFAULT_CONFIG)
+_CONFIG[BpmnWorkflow] = _SharedSpecWorkflowConverter
+_local = threading.local()
+
+
+def _serializer() -> BpmnWorkflowSerializer:
+    serializer = getattr(_local, "serializer", None)
+    if serializer is None:
+        serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
+        _local.serializer = serializer
+    return serializer
+
+
+def _script_engine():
+    engine = getattr(_local, "script_engine", None)
+    if engine is None:
+        engine = _local.script_engine = make_script_engine()
+    return engine
+
+
+def new_workflow(definition: ProcessDefinition, data: dict[str, Any]) -> BpmnWorkflow:
+    workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, script_engine=_script_engine())
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(deepcopy(data))
+    workflow.do_engine_steps()
+    return workflow
+
+
+def dump(workflow: BpmnWorkflow) -> bytes:
+    serializer = _serializer()
+    serializer.registry._encoder_mode = True
+    try:
+        dct = serializer.to_dict(workflow)
+        dct[serializer.VERSION_KEY] = serializer.VERSION
+        text = json.dumps(dct, cls=serializer._encoder_cls, separators=(",", ":"))
+    finally:
+        serializer.registry._encoder_mode = False
+    return STATE_FORMAT + zlib.compress(text.encode("utf-8"), 6)
+
+
+def load(state: bytes, definition: ProcessDefinition) -> BpmnWorkflow:
+    if not state.startswith(STATE_FORMAT):
+        raise ValueError("unknown workflow state format")
+    serializer = _serializer()
+    dct = json.loads(zlib.decompress(state[len(STATE_FORMAT):]), cls=serializer.json_decoder_cls)
+    serializer.migrate(dct)
+    workflow = serializer.from_dict(dct, definition=definition)
+    workflow.script_engine = _script_engine()
+    return workflow
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list[Task]:
+    return workflow.get_tasks(state=TaskState.READY, manual=True)
+
+
+def running_stages(workflow: BpmnWorkflow, definition: ProcessDefinition) -> list[Task]:
+    """Sub-process tasks with a budget that have started and not finished (the stages)."""
+    stages = [bpmn_id for bpmn_id, step in definition.steps.items() if step.kind == "stage"]
+    if not stages:
+        return []
+    return [t for t in workflow.get_tasks(state=TaskState.STARTED) if t.task_spec.bpmn_id in stages]
+
+
+def finished_outcome(workflow: BpmnWorkflow, definition: ProcessDefinition) -> str | None:
+    """The outcome property of the end event the top-level process finished on."""
+    if not workflow.completed:
+        return None
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        if task.workflow is workflow and task.task_spec.bpmn_id in definition.outcomes:
+            return definition.outcomes[task.task_spec.bpmn_id]
+    return "completed"

@@ -1,0 +1,111 @@
+"""Step forms: the fields a BPMN task declares, and checking what a user submits against them.
+
+A task declares a field with a spiffworkflow property `field:NAME` whose value is
+`TYPE [required]`, TYPE one of string, text, integer, number, boolean, date or choice(a,b,...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from .errors import InvalidInput
+
+TYPES = ("string", "text", "integer", "number", "boolean", "date", "choice")
+MAX_LENGTH = {"string": 500, "text": 10_000}
+_SPEC = re.compile(r"^\s*(?P<type>[a-z]+)(?:\((?P<options>[^)]*)\))?\s*(?P<required>required)?\s*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool = False
+    options: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required}
+        if self.options:
+            out["options"] = list(self.options)
+        return out
+
+
+def parse_field(name: str, spec: str) -> Field:
+    if not _NAME.match(name):
+        raise ValueError(f"field name {name!r} is not an identifier")
+    match = _SPEC.match(spec)
+    if not match or match["type"] not in TYPES:
+        raise ValueError(f"field {name!r}: cannot read {spec!r} (expected one of {', '.join(TYPES)})")
+    options = tuple(o.strip() for o in (match["options"] or "").split(",") if o.strip())
+    if match["type"] == "choice" and not options:
+        raise ValueError(f"field {name!r}: choice() needs options")
+    return Field(name, match["type"], bool(match["required"]), options)
+
+
+def fields_from_properties(properties: dict[str, str]) -> list[Field]:
+    return [parse_field(key[len("field:"):], value) for key, value in properties.items()
+            if key.startswith("field:")]
+
+
+def _coerce(f: Field, value: Any) -> Any:
+    if f.type in ("string", "text"):
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if len(value) > MAX_LENGTH[f.type]:
+            raise ValueError(f"must be at most {MAX_LENGTH[f.type]} characters")
+        if f.required and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+    if f.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        return value
+    if f.type == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        return value
+    if f.type == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if f.type == "date":
+        if not isinstance(value, str):
+            raise ValueError("must be a date YYYY-MM-DD")
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a date YYYY-MM-DD") from None
+        return value
+    if value not in f.options:
+        raise ValueError(f"must be one of {', '.join(f.options)}")
+    return value
+
+
+def validate(fields: list[Field], data: Any, what: str) -> dict[str, Any]:
+    """Return the checked data or raise InvalidInput listing every problem at once."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{what}: data must be an object")
+    known = {f.name: f for f in fields}
+    problems: dict[str, str] = {}
+    for key in data:
+        if key not in known:
+            problems[key] = "unknown field"
+    clean: dict[str, Any] = {}
+    for f in fields:
+        if f.name not in data or data[f.name] is None:
+            if f.required:
+                problems[f.name] = "required"
+            continue
+        try:
+            clean[f.name] = _coerce(f, data[f.name])
+        except ValueError as exc:
+            problems[f.name] = str(exc)
+    if problems:
+        listed = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
+        raise InvalidInput(f"{what}: {listed}", fields=problems)
+    return clean

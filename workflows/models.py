@@ -1,0 +1,171 @@
+"""Rows: process versions, cases, work items, the audit trail, users and API tokens.
+
+A case keeps its serialized workflow; what lists and sweeps read (work items, audit) are rows of
+their own with indexes, so a worklist never deserializes a workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from timers.clock import as_utc, now
+
+from .db import Base
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC instants on both databases (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class ProcessVersion(Base):
+    __tablename__ = "process_versions"
+    __table_args__ = (UniqueConstraint("process_key", "version", name="uq_process_versions_key_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(255))
+    deployed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    deployed_by: Mapped[str] = mapped_column(String(100), default="system")
+
+
+class CaseSequence(Base):
+    """The last case number issued per year and matter."""
+
+    __tablename__ = "case_sequences"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(40), unique=True)
+    query_code: Mapped[str] = mapped_column(String(16))
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    matter_code: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    applicant_type: Mapped[str] = mapped_column(String(20))
+    applicant_name: Mapped[str] = mapped_column(String(200), index=True)
+    applicant_id_no: Mapped[str] = mapped_column(String(40), index=True)
+    applicant_contact: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    budget: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+    process_version: Mapped[ProcessVersion] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class WorkItem(Base):
+    __tablename__ = "work_items"
+    __table_args__ = (
+        Index("ix_work_items_state_department", "state", "department", "created_at"),
+        Index("ix_work_items_state_role", "state", "role", "created_at"),
+        Index("ix_work_items_assignee_state", "assignee", "state"),
+        Index("ix_work_items_case_state", "case_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_no: Mapped[str] = mapped_column(String(40))
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    step: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str] = mapped_column(String(40))
+    lane: Mapped[str | None] = mapped_column(String(100))
+    budget: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    completed_by: Mapped[str | None] = mapped_column(String(100))
+
+    case: Mapped[Case] = relationship()
+
+
+class AuditEvent(Base):
+    """Append-only: the migrations add triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str | None] = mapped_column(String(100))
+    work_item_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")

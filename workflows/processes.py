@@ -1,0 +1,257 @@
+"""Processes as data: reading BPMN safely, checking it, deploying versions, caching parsed specs.
+
+A BPMN upload is untrusted XML: it is parsed with no DTD, no entity expansion and no network, and
+a document that declares a DOCTYPE is refused outright (XXE, billion laughs). Parsed specs are cached
+per process version; specs are immutable at run time, so every case of a version shares one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from timers.durations import parse_duration
+
+from .catalogue import BPMN_DIR, catalogue
+from .errors import InvalidProcess, NotFound
+from .forms import Field, fields_from_properties
+from .models import ProcessVersion
+from .scripting import ScriptRefused, compile_script
+
+MAX_BPMN_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the hall needs to know about one BPMN activity (a user task or a stage)."""
+
+    bpmn_id: str
+    name: str
+    kind: str  # "task" or "stage"
+    lane: str | None
+    department: str
+    role: str
+    budget: str | None
+    budget_expr: str | None
+    fields: tuple[Field, ...] = ()
+
+
+@dataclass
+class ProcessDefinition:
+    key: str
+    name: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    steps: dict[str, Step]
+    start_fields: tuple[Field, ...]
+    case_budget: str | None
+    case_budget_expr: str | None
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+
+def _hardened_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_pis=True)
+
+
+def read_xml(content: bytes) -> etree._ElementTree:
+    if len(content) > MAX_BPMN_BYTES:
+        raise InvalidProcess(f"the file is larger than {MAX_BPMN_BYTES // 1024} KiB")
+    try:
+        tree = etree.ElementTree(etree.fromstring(content, _hardened_parser()))
+    except etree.XMLSyntaxError as exc:
+        raise InvalidProcess(f"not well-formed XML: {exc}", line=exc.lineno) from None
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise InvalidProcess("DOCTYPE declarations are not allowed in BPMN files (no DTD, no entities)")
+    if any(isinstance(node, etree._Entity) for node in tree.iter()):
+        raise InvalidProcess("entity references are not allowed in BPMN files")
+    return tree
+
+
+def _invalid(message: str, element: str | None = None, **details) -> InvalidProcess:
+    where = f"element {element!r}: " if element else ""
+    return InvalidProcess(where + message, element=element, **details)
+
+
+def _check_duration(text: str, element: str) -> None:
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise _invalid(str(exc), element) from None
+
+
+def _check_expression(text: str, element: str) -> None:
+    try:
+        compile_script(text, "eval")
+    except ScriptRefused as exc:
+        raise _invalid(f"expression refused: {exc}", element) from None
+
+
+def _step_for(task_spec, properties: dict[str, str], kind: str) -> Step:
+    cat = catalogue()
+    element = task_spec.bpmn_id
+    dept_code = properties.get("department")
+    if dept_code:
+        dept = cat.departments.get(dept_code)
+        if dept is None:
+            raise _invalid(f"unknown department {dept_code!r} (known: {', '.join(cat.departments)})", element)
+    else:
+        dept = cat.department_for_lane(task_spec.lane)
+        if dept is None:
+            raise _invalid(f"lane {task_spec.lane!r} names no department of the catalogue "
+                           "and no 'department' property is set", element)
+    budget, budget_expr = properties.get("budget"), properties.get("budget_expr")
+    if budget:
+        _check_duration(budget, element)
+    if budget_expr:
+        _check_expression(budget_expr, element)
+    try:
+        fields = tuple(fields_from_properties(properties))
+    except ValueError as exc:
+        raise _invalid(str(exc), element) from None
+    return Step(element, task_spec.bpmn_name or element, kind, task_spec.lane, dept.code,
+                properties.get("role", dept.role), budget, budget_expr, fields)
+
+
+def _check_scripts(spec: BpmnProcessSpec) -> None:
+    for task_spec in spec.task_specs.values():
+        for attr in ("script", "prescript", "postscript"):
+            source = getattr(task_spec, attr, None)
+            if source:
+                try:
+                    compile_script(source, "exec")
+                except ScriptRefused as exc:
+                    raise _invalid(f"script refused: {exc}", task_spec.bpmn_id) from None
+        # gateway conditions: (condition, target) pairs; a condition is a spec object holding its text
+        for condition, _target in getattr(task_spec, "cond_task_specs", None) or []:
+            text = getattr(condition, "args", [None])[0] if condition is not None else None
+            if isinstance(text, str):
+                _check_expression(text, task_spec.bpmn_id)
+
+
+def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
+    """Read, validate and analyse one BPMN file holding one executable process."""
+    tree = read_xml(content)
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(tree, filename)
+        ids = parser.get_process_ids()
+        if len(ids) != 1:
+            raise InvalidProcess(f"a file must hold exactly one executable process, found {len(ids)}")
+        key = ids[0]
+        spec = parser.get_spec(key)
+        subprocess_specs = parser.get_subprocess_specs(key)
+    except ValidationException as exc:
+        element = getattr(exc, "id", "") or None
+        raise _invalid(str(exc).split("\n")[0], element, line=getattr(exc, "line_number", None)) from None
+    except InvalidProcess:
+        raise
+    except Exception as exc:  # the parser raises assorted errors on odd input
+        raise InvalidProcess(f"cannot read the process: {exc}") from None
+
+    steps: dict[str, Step] = {}
+    start_fields: tuple[Field, ...] = ()
+    case_budget = case_budget_expr = None
+    outcomes: dict[str, str] = {}
+    for s in [spec, *subprocess_specs.values()]:
+        _check_scripts(s)
+        for task_spec in s.task_specs.values():
+            props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+            if isinstance(task_spec, UserTask):
+                steps[task_spec.bpmn_id] = _step_for(task_spec, props, "task")
+            elif isinstance(task_spec, SubWorkflowTask) and (props.get("budget") or props.get("budget_expr")):
+                steps[task_spec.bpmn_id] = _step_for(task_spec, props, "stage")
+            elif isinstance(task_spec, StartEvent) and s is spec:
+                try:
+                    start_fields = tuple(fields_from_properties(props))
+                except ValueError as exc:
+                    raise _invalid(str(exc), task_spec.bpmn_id) from None
+                case_budget, case_budget_expr = props.get("case_budget"), props.get("case_budget_expr")
+                if case_budget:
+                    _check_duration(case_budget, task_spec.bpmn_id)
+                if case_budget_expr:
+                    _check_expression(case_budget_expr, task_spec.bpmn_id)
+            elif isinstance(task_spec, EndEvent) and props.get("outcome"):
+                outcomes[task_spec.bpmn_id] = props["outcome"]
+    if not any(step.kind == "task" for step in steps.values()):
+        raise InvalidProcess("the process has no user task: nothing for the hall to work")
+    return ProcessDefinition(key, spec.description or key, spec, subprocess_specs, steps, start_fields,
+                             case_budget, case_budget_expr, outcomes)
+
+
+def content_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+_cache: dict[int, ProcessDefinition] = {}
+_cache_lock = threading.Lock()
+
+
+def definition_for(version: ProcessVersion) -> ProcessDefinition:
+    with _cache_lock:
+        found = _cache.get(version.id)
+    if found is None:
+        found = parse_definition(version.bpmn_xml.encode("utf-8"), version.filename)
+        with _cache_lock:
+            _cache[version.id] = found
+    return found
+
+
+def latest_version(session: Session, key: str) -> ProcessVersion:
+    version = session.scalars(
+        select(ProcessVersion).where(ProcessVersion.process_key == key)
+        .order_by(ProcessVersion.version.desc()).limit(1)
+    ).first()
+    if version is None:
+        raise NotFound(f"no process {key!r} is deployed")
+    return version
+
+
+@dataclass(frozen=True)
+class Deployment:
+    version: ProcessVersion
+    created: bool
+
+
+def deploy(session: Session, content: bytes, filename: str, actor: str = "system") -> Deployment:
+    """Store a new version of the process when the content changed; refuse a broken file whole."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidProcess("the file is not UTF-8 text") from None
+    definition = parse_definition(content, filename)
+    digest = content_hash(content)
+    current = session.scalars(
+        select(ProcessVersion).where(ProcessVersion.process_key == definition.key)
+        .order_by(ProcessVersion.version.desc()).limit(1).with_for_update()
+    ).first()
+    if current is not None and current.content_hash == digest:
+        return Deployment(current, False)
+    number = (session.scalar(select(func.max(ProcessVersion.version))
+                             .where(ProcessVersion.process_key == definition.key)) or 0) + 1
+    version = ProcessVersion(process_key=definition.key, version=number, name=definition.name,
+                             content_hash=digest, bpmn_xml=text, filename=Path(filename).name,
+                             deployed_by=actor)
+    session.add(version)
+    session.flush()
+    with _cache_lock:
+        _cache[version.id] = definition
+    return Deployment(version, True)
+
+
+def bundled_files() -> list[Path]:
+    return sorted(BPMN_DIR.glob("*.bpmn"))
