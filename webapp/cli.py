@@ -122,7 +122,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
                                  users.add_user(s, u, r, DEMO_PASSWORD, d, n))
         except DomainError:
             pass  # already there from an earlier run
-    click.echo("\ndemo users (password for all: %s):" % DEMO_PASSWORD)
+    click.echo(f"\ndemo users (password for all: {DEMO_PASSWORD}):")
     for username, role, department, display in DEMO_USERS:
         click.echo(f"  {username:<11} {role:<10} {department or '':<8} {display}")
     click.echo(f"\nAPI:      http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)")
