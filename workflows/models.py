@@ -55,7 +55,8 @@ class ProcessVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     content_hash: Mapped[str] = mapped_column(String(64))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Deferred: a case needs its version's hash to find the cached spec, not the whole document.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     filename: Mapped[str] = mapped_column(String(255))
     deployed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
     deployed_by: Mapped[str] = mapped_column(String(100), default="system")
@@ -96,7 +97,7 @@ class Case(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
-    process_version: Mapped[ProcessVersion] = relationship(lazy="joined")
+    process_version: Mapped[ProcessVersion] = relationship()
 
     __mapper_args__ = {"version_id_col": revision}
 

@@ -197,17 +197,18 @@ def content_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-_cache: dict[int, ProcessDefinition] = {}
+# Keyed by content hash: the parsed definition depends on the file alone, whatever row holds it.
+_cache: dict[str, ProcessDefinition] = {}
 _cache_lock = threading.Lock()
 
 
 def definition_for(version: ProcessVersion) -> ProcessDefinition:
     with _cache_lock:
-        found = _cache.get(version.id)
+        found = _cache.get(version.content_hash)
     if found is None:
         found = parse_definition(version.bpmn_xml.encode("utf-8"), version.filename)
         with _cache_lock:
-            _cache[version.id] = found
+            _cache[version.content_hash] = found
     return found
 
 
@@ -249,7 +250,7 @@ def deploy(session: Session, content: bytes, filename: str, actor: str = "system
     session.add(version)
     session.flush()
     with _cache_lock:
-        _cache[version.id] = definition
+        _cache[digest] = definition
     return Deployment(version, True)
 
 

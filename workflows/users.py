@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 from datetime import timedelta
@@ -18,6 +19,8 @@ from .errors import Conflict, Forbidden, InvalidInput
 from .models import ApiToken, User
 
 TOKEN_LIFETIME = timedelta(hours=12)
+# werkzeug's default (scrypt) unless told otherwise; the test suite uses a cheap pbkdf2 to stay fast.
+PASSWORD_METHOD = os.environ.get("ONEWINDOW_PASSWORD_METHOD", "scrypt")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,100}$")
 
 
@@ -40,7 +43,7 @@ def add_user(session: Session, username: str, role: str, password: str, departme
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(username=username, role=role, department=department, display_name=display_name or username,
-                password_hash=generate_password_hash(password))
+                password_hash=generate_password_hash(password, method=PASSWORD_METHOD))
     session.add(user)
     session.flush()
     return user

@@ -1,0 +1,143 @@
+"""Fixtures: a real database for every test, on SQLite and on PostgreSQL.
+
+PostgreSQL is the server at TEST_PG_URL (default: 127.0.0.1:5432, trust auth); each test run makes a
+database of its own there and drops it at the end. Set ONEWINDOW_SKIP_PG=1 to run on SQLite only.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("ONEWINDOW_PASSWORD_METHOD", "pbkdf2:sha256:1000")
+from sqlalchemy import create_engine, text
+
+from webapp.app import create_app
+from webapp.cli import DEMO_PASSWORD, DEMO_USERS
+from workflows import users
+from workflows.cases import Actor
+from workflows.db import Database
+from workflows.schema import upgrade
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TABLES = "audit_events, work_items, cases, case_sequences, api_tokens, users, process_versions"
+
+
+def _backends() -> list[str]:
+    return ["sqlite"] if os.environ.get("ONEWINDOW_SKIP_PG") == "1" else ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    name = f"onewindow_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    database = Database(url)
+    upgrade(database)
+    database.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=_backends())
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'onewindow.db'}"
+        database = Database(url)
+        upgrade(database)
+        database.dispose()
+        return url
+    url = request.getfixturevalue("pg_url")
+    database = Database(url)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    database.dispose()
+    return url
+
+
+@pytest.fixture
+def database(db_url) -> Iterator[Database]:
+    db = Database(db_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def deployed(database) -> Database:
+    """The bundled processes deployed and the demo users present."""
+    from webapp.cli import deploy_files
+    from workflows.processes import bundled_files
+
+    deploy_files(database, bundled_files())
+    for username, role, department, display in DEMO_USERS:
+        database.transaction(lambda s, u=username, r=role, d=department, n=display:
+                             users.add_user(s, u, r, DEMO_PASSWORD, d, n))
+    return database
+
+
+@pytest.fixture
+def app(deployed):
+    return create_app({"TESTING": True}, database=deployed)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Api:
+    """A thin caller of the HTTP API that logs in as the demo users."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.tokens: dict[str, str] = {}
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            r = self.client.post("/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD})
+            assert r.status_code == 201, r.get_json()
+            self.tokens[username] = r.get_json()["token"]
+        return self.tokens[username]
+
+    def call(self, method: str, path: str, as_user: str, **kwargs):
+        headers = {"Authorization": f"Bearer {self.token(as_user)}"}
+        return self.client.open("/api/v1" + path, method=method, headers=headers, **kwargs)
+
+    def get(self, path, as_user="admin", **kw):
+        return self.call("GET", path, as_user, **kw)
+
+    def post(self, path, as_user="admin", **kw):
+        return self.call("POST", path, as_user, **kw)
+
+    def start(self, process: str, data: dict | None = None, as_user: str = "clerk", **applicant) -> dict:
+        body = {"process": process, "applicant": {**COMPANY, **applicant}, "data": data or {}}
+        r = self.post("/cases", as_user, json=body)
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    def open_items(self, case_no: str) -> dict[str, dict]:
+        case = self.get(f"/cases/{case_no}").get_json()
+        return {item["step"]: item for item in case["open_items"]}
+
+    def complete(self, item: dict, as_user: str, data: dict) -> dict:
+        r = self.post(f"/work-items/{item['id']}/complete", as_user, json={"data": data})
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+
+COMPANY = {"type": "company", "name": "绵阳市示例科技有限公司", "id_no": "91350100M000100Y43",
+           "contact": "0816-1234567"}
+PERSON = {"type": "person", "name": "张三", "id_no": "11010519491231002X", "contact": "13800000000"}
+CLERK = Actor("clerk", "clerk", "window")
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)

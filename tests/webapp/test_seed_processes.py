@@ -1,0 +1,136 @@
+"""Each seed process from intake to delivery through the HTTP API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PERSON
+
+REVIEWERS = {"samr": "samr", "police": "police", "tax": "tax", "housing": "housing", "nrp": "nrp",
+             "ndrc": "ndrc", "window": "clerk"}
+
+
+def accept(api, case_no):
+    items = api.open_items(case_no)
+    assert list(items) == ["accept"]
+    api.complete(items["accept"], "clerk", {"decision": "accept"})
+
+
+def test_company_setup_parallel_branches_to_delivery(api):
+    case = api.start("company_setup")
+    assert case["status"] == "received"
+    assert case["case_no"].startswith("20") and "QYKB" in case["case_no"]
+    assert len(case["query_code"]) == 8
+    assert case["budget"] == "PT8H"
+    accept(api, case["case_no"])
+
+    items = api.open_items(case["case_no"])
+    assert sorted(items) == ["invoice", "registration", "seal"]
+    assert {s: (i["department"], i["role"], i["budget"]) for s, i in items.items()} == {
+        "registration": ("samr", "reviewer", "PT3H"),
+        "seal": ("police", "reviewer", "PT3H"),
+        "invoice": ("tax", "reviewer", "PT1H30M"),
+    }
+    # the three departments each see their own item in their queue, side by side
+    for username, step in (("samr", "registration"), ("police", "seal"), ("tax", "invoice")):
+        listed = api.get("/work-items?state=open", username).get_json()["items"]
+        assert [i["step"] for i in listed if i["case_no"] == case["case_no"]] == [step]
+
+    api.complete(items["seal"], "police", {"seal_no": "SEAL-001"})
+    api.complete(items["invoice"], "tax", {"taxpayer_no": "91350100M000100Y43", "invoices_issued": 25})
+    assert sorted(api.open_items(case["case_no"])) == ["registration"]
+    api.complete(items["registration"], "samr", {"license_no": "LIC-42", "opinion": "准予设立"})
+
+    items = api.open_items(case["case_no"])
+    assert list(items) == ["deliver"]
+    api.complete(items["deliver"], "clerk", {"delivery_method": "window"})
+
+    done = api.get(f"/cases/{case['case_no']}").get_json()
+    assert done["status"] == "completed" and done["outcome"] == "approved"
+    assert done["open_items"] == []
+    assert [i["step"] for i in done["done_items"]] == ["accept", "seal", "invoice", "registration", "deliver"] \
+        or sorted(i["step"] for i in done["done_items"]) == sorted(
+            ["accept", "seal", "invoice", "registration", "deliver"])
+    assert done["data"]["license_no"] == "LIC-42" and done["data"]["seal_no"] == "SEAL-001"
+    actions = [e["action"] for e in done["history"]]
+    assert actions[0] == "case.started" and actions.count("work_item.completed") == 5
+    last = done["history"][-1]
+    assert last["before"]["open_steps"] == ["deliver"] and last["after"]["status"] == "completed"
+
+
+def test_company_setup_refused_at_the_window(api):
+    case = api.start("company_setup")
+    items = api.open_items(case["case_no"])
+    api.complete(items["accept"], "clerk", {"decision": "refuse", "reason": "名称不符合规定"})
+    done = api.get(f"/cases/{case['case_no']}").get_json()
+    assert done["status"] == "refused" and done["outcome"] == "refused" and done["open_items"] == []
+
+
+@pytest.mark.parametrize("project_type, total, stage1", [
+    ("government", "P65D", "P20D"), ("general_social", "P58D", "P17D"),
+    ("small_social", "P43D", "P12D"), ("industrial_park", "P28D", "P7D"),
+])
+def test_construction_permit_budget_by_project_type(api, project_type, total, stage1):
+    case = api.start("construction_permit", {"project_type": project_type, "project_name": "示例厂房"})
+    assert case["budget"] == total
+    accept(api, case["case_no"])
+    items = api.open_items(case["case_no"])
+    assert sorted(items) == ["land_planning", "ndrc_approval"]
+    assert {i["budget"] for i in items.values()} == {stage1}
+
+
+def test_construction_permit_four_stages_in_order(api):
+    case = api.start("construction_permit", {"project_type": "small_social", "project_name": "小型商业楼"})
+    case_no = case["case_no"]
+    accept(api, case_no)
+    stages = [
+        {"ndrc_approval": ("ndrc", {"approval_no": "A1"}), "land_planning": ("nrp", {"permit_no": "P1"})},
+        {"planning_permit": ("nrp", {"permit_no": "P2"}), "design_review": ("housing", {"review_no": "R1"})},
+        {"construction_license": ("housing", {"license_no": "L1"}),
+         "fire_design": ("housing", {"review_no": "F1"})},
+        {"joint_acceptance": ("housing", {"acceptance_no": "J1"}),
+         "planning_verification": ("nrp", {"verification_no": "V1"}),
+         "archive": ("housing", {"archive_no": "AR1"})},
+    ]
+    for stage in stages:
+        items = api.open_items(case_no)
+        assert sorted(items) == sorted(stage), "a stage starts only when the one before is done"
+        for step, (user, data) in stage.items():
+            assert items[step]["department"] == user
+            api.complete(items[step], user, data)
+    items = api.open_items(case_no)
+    assert list(items) == ["deliver"]
+    api.complete(items["deliver"], "clerk", {"delivery_method": "mail"})
+    assert api.get(f"/cases/{case_no}").get_json()["status"] == "completed"
+
+
+@pytest.mark.parametrize("kind, budget", [("general", "P2D"), ("mortgage", "P1D"),
+                                          ("company_nonresidential_transfer", "P1D")])
+def test_property_registration_parallel_kinds(api, kind, budget):
+    case = api.start("property_registration", {"registration_kind": kind}, **PERSON)
+    assert case["budget"] == budget
+    accept(api, case["case_no"])
+    items = api.open_items(case["case_no"])
+    assert sorted(items) == ["registration", "tax", "transaction"]
+    assert {i["budget"] for i in items.values()} == {budget}
+    api.complete(items["transaction"], "housing", {"contract_no": "HT-1"})
+    api.complete(items["tax"], "tax", {"tax_paid": True})
+    api.complete(items["registration"], "nrp", {"certificate_no": "川(2026)绵阳市不动产权第0000001号"})
+    items = api.open_items(case["case_no"])
+    api.complete(items["deliver"], "clerk", {"delivery_method": "electronic"})
+    assert api.get(f"/cases/{case['case_no']}").get_json()["status"] == "completed"
+
+
+@pytest.mark.parametrize("kind", ["seizure", "objection", "mortgage_cancellation"])
+def test_property_registration_at_once_kinds_skip_the_back_office(api, kind):
+    case = api.start("property_registration", {"registration_kind": kind}, **PERSON)
+    assert case["budget"] == "PT1H"
+    accept(api, case["case_no"])
+    items = api.open_items(case["case_no"])
+    assert list(items) == ["instant"] and items["instant"]["department"] == "window"
+    api.complete(items["instant"], "clerk", {"certificate_no": "C-1"})
+    items = api.open_items(case["case_no"])
+    api.complete(items["deliver"], "clerk", {"delivery_method": "window"})
+    done = api.get(f"/cases/{case['case_no']}").get_json()
+    assert done["status"] == "completed"
+    assert {i["step"] for i in done["done_items"]} == {"accept", "instant", "deliver"}
