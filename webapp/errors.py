@@ -31,8 +31,8 @@ def register(app: Flask) -> None:
         data = getattr(exc, "data", None) or {}
         fields = data.get("messages") or data.get("errors")
         message = data.get("message") or exc.description or exc.name
-        if fields and exc.code == 422:
-            # webargs reports schema failures as 422; to the caller it is bad input like any other.
+        if fields and exc.code in (400, 422):
+            # webargs reports schema failures as 422 and unreadable JSON as 400; both are bad input.
             return error_response(400, "invalid_input", _flatten(fields), fields=fields)
         code = exc.name.lower().replace(" ", "_")
         return error_response(exc.code or 500, code, message, fields=fields)

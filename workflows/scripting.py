@@ -6,6 +6,7 @@ dunder attributes such as `__subclasses__`. Compiled code is cached by its sourc
 
 from __future__ import annotations
 
+import ast
 import operator
 from functools import lru_cache
 from types import CodeType, ModuleType
@@ -62,6 +63,13 @@ class ScriptRefused(ValueError):
 
 @lru_cache(maxsize=4096)
 def compile_script(source: str, mode: str) -> CodeType:
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError as exc:
+        raise ScriptRefused(f"syntax error: {exc.msg} (line {exc.lineno})") from None
+    # No __import__ is given at run time either; refusing here tells the author at deploy time.
+    if any(isinstance(node, ast.Import | ast.ImportFrom) for node in ast.walk(tree)):
+        raise ScriptRefused("import is not allowed in BPMN scripts")
     try:
         return compile_restricted(source, filename="<bpmn>", mode=mode)
     except SyntaxError as exc:
