@@ -101,6 +101,20 @@ def user_add(name: str, role: str, department: str | None, password: str, displa
     click.echo(f"user {created.username} ({created.role}, {created.department or '-'}) created")
 
 
+@main.command()
+def check() -> None:
+    """Check every case: workflow state, work items and audit trail agree (e.g. after a crash)."""
+    from workflows.integrity import all_problems
+
+    with _database().read() as session:
+        problems = all_problems(session)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        _fail(f"{len(problems)} problem(s) found")
+    click.echo("all cases consistent")
+
+
 def prepare(database: Database) -> list[str]:
     """What start-up does: bring the schema up to date and deploy the bundled processes."""
     upgrade(database)

@@ -1,0 +1,94 @@
+"""Departments completing parallel branches of one case at the same moment: every completion lands."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from tests.conftest import CLERK, COMPANY
+from workflows import cases
+from workflows.integrity import all_problems
+from workflows.models import AuditEvent, Case, WorkItem
+
+REVIEWERS = {"registration": cases.Actor("samr", "reviewer", "samr"),
+             "seal": cases.Actor("police", "reviewer", "police"),
+             "invoice": cases.Actor("tax", "reviewer", "tax")}
+DATA = {"registration": {"license_no": "L"}, "seal": {"seal_no": "S"}, "invoice": {"taxpayer_no": "T"}}
+
+
+def _accepted_case(database) -> int:
+    case = database.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, CLERK))
+    with database.read() as s:
+        accept = s.scalar(select(WorkItem).where(WorkItem.case_id == case.id))
+    database.transaction(lambda s: cases.complete(s, accept.id, CLERK, {"decision": "accept"}))
+    return case.id
+
+
+def test_parallel_branches_completed_at_the_same_moment_all_land(deployed):
+    database = deployed
+    case_ids = [_accepted_case(database) for _ in range(8)]
+    with database.read() as s:
+        items = s.scalars(select(WorkItem).where(WorkItem.case_id.in_(case_ids), WorkItem.state == "open")).all()
+    assert len(items) == 3 * len(case_ids)
+    by_case: dict[int, list[WorkItem]] = {}
+    for item in items:
+        by_case.setdefault(item.case_id, []).append(item)
+
+    errors: list[BaseException] = []
+    for case_items in by_case.values():
+        barrier = threading.Barrier(len(case_items))
+
+        def work(item=None, barrier=barrier):
+            try:
+                barrier.wait()
+                database.transaction(lambda s: cases.complete(s, item.id, REVIEWERS[item.step], DATA[item.step]))
+            except BaseException as exc:  # collected and reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, kwargs={"item": i}) for i in case_items]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+
+    with database.read() as s:
+        for case_id in case_ids:
+            case = s.get(Case, case_id)
+            steps = {i.step: i.state for i in s.scalars(select(WorkItem).where(WorkItem.case_id == case_id))}
+            assert steps == {"accept": "completed", "registration": "completed", "seal": "completed",
+                             "invoice": "completed", "deliver": "open"}, steps
+            assert case.status == "in_progress"
+            assert case.data == {"decision": "accept", "license_no": "L", "seal_no": "S", "taxpayer_no": "T"}
+            assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.case_id == case_id, AuditEvent.action == "work_item.completed")) == 4
+        assert all_problems(s) == []
+
+
+def test_the_same_item_completed_twice_at_once_lands_once(deployed):
+    database = deployed
+    case_id = _accepted_case(database)
+    with database.read() as s:
+        seal = s.scalar(select(WorkItem).where(WorkItem.case_id == case_id, WorkItem.step == "seal"))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def work():
+        barrier.wait()
+        try:
+            database.transaction(lambda s: cases.complete(s, seal.id, REVIEWERS["seal"], {"seal_no": "S"}))
+            outcomes.append("ok")
+        except cases.Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "ok"]
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.work_item_id == seal.id, AuditEvent.action == "work_item.completed")) == 1
+        assert all_problems(s) == []
