@@ -95,8 +95,10 @@ def _script_process(script: str) -> bytes:
             '<bpmn:sequenceFlow id="Flow_start_evil" sourceRef="start" targetRef="evil" />'
             '<bpmn:sequenceFlow id="Flow_evil_accept" sourceRef="evil" targetRef="accept" />')
     text = text.replace('<bpmn:sequenceFlow id="Flow_start_accept" sourceRef="start" targetRef="accept" />', task)
-    text = text.replace("<bpmn:outgoing>Flow_start_accept</bpmn:outgoing>", "<bpmn:outgoing>Flow_start_evil</bpmn:outgoing>")
-    text = text.replace("<bpmn:incoming>Flow_start_accept</bpmn:incoming>", "<bpmn:incoming>Flow_evil_accept</bpmn:incoming>")
+    text = text.replace("<bpmn:outgoing>Flow_start_accept</bpmn:outgoing>",
+                        "<bpmn:outgoing>Flow_start_evil</bpmn:outgoing>")
+    text = text.replace("<bpmn:incoming>Flow_start_accept</bpmn:incoming>",
+                        "<bpmn:incoming>Flow_evil_accept</bpmn:incoming>")
     text = text.replace('bpmnElement="Flow_start_accept"', 'bpmnElement="Flow_evil_accept"')
     return text.encode()
 
