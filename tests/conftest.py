@@ -17,13 +17,14 @@ from sqlalchemy import create_engine, text
 
 from webapp.app import create_app
 from webapp.cli import DEMO_PASSWORD, DEMO_USERS
-from workflows import users
+from workflows import calendar_store, users
 from workflows.cases import Actor
 from workflows.db import Database
 from workflows.schema import upgrade
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = "audit_events, work_items, cases, case_sequences, api_tokens, users, process_versions"
+TABLES = ("alert_deliveries, alerts, sla_clocks, pauses, audit_events, work_items, cases, case_sequences, "
+          "api_tokens, users, process_versions, calendar_days, calendar_years, office_hours, settings")
 
 
 def _backends() -> list[str]:
@@ -76,6 +77,8 @@ def deployed(database) -> Database:
     from workflows.processes import bundled_files
 
     deploy_files(database, bundled_files())
+    for year in (2025, 2026):
+        database.transaction(lambda s, y=year: calendar_store.load_official_year(s, y, "tests"))
     for username, role, department, display in DEMO_USERS:
         database.transaction(lambda s, u=username, r=role, d=department, n=display:
                              users.add_user(s, u, r, DEMO_PASSWORD, d, n))

@@ -183,15 +183,12 @@ def _local_date(instant: datetime) -> date:
 
 def from_chinese_calendar(years: Iterable[int]) -> WorkingCalendar:
     """A calendar pre-filled from the chinese-calendar package for the given years."""
-    import chinese_calendar
-
     cal = WorkingCalendar()
     for year in years:
         holidays, workdays = official_schedule(year)
         cal.loaded_years.add(year)
         cal.holidays |= set(holidays)
         cal.workdays |= set(workdays)
-    del chinese_calendar
     return cal
 
 
@@ -211,9 +208,7 @@ def official_schedule(year: int) -> tuple[dict[date, str], dict[date, str]]:
         if is_holiday and name:
             holidays[day] = name
         elif not is_holiday and day.weekday() >= 5:
-            _, workday_name = chinese_calendar.get_workday_detail(day) if hasattr(
-                chinese_calendar, "get_workday_detail") else (None, None)
-            workdays[day] = workday_name or "调休"
+            workdays[day] = f"{name} 调休" if name else "调休"
         day += timedelta(days=1)
     return holidays, workdays
 

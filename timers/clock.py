@@ -50,6 +50,21 @@ class Clock:
                 self._frozen = None
                 self._offset = instant - _system_now()
 
+    def state(self) -> dict:
+        """What another process needs to show the same time: offset or frozen instant."""
+        with self._lock:
+            return {"offset": self._offset.total_seconds(),
+                    "frozen": self._frozen.isoformat() if self._frozen else None}
+
+    def adopt(self, state: dict) -> None:
+        """Take over a state written by another process of the deployment (manual clocks only)."""
+        if not self.manual:
+            return
+        with self._lock:
+            self._offset = timedelta(seconds=float(state.get("offset") or 0))
+            frozen = state.get("frozen")
+            self._frozen = datetime.fromisoformat(frozen) if frozen else None
+
     def advance(self, delta: timedelta) -> None:
         with self._lock:
             if not self.manual:

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Flask, jsonify
 
+from timers.clock import clock
+from workflows.clock_store import sync_clock
 from workflows.db import Database
 
 from . import api, errors
@@ -21,6 +23,13 @@ def create_app(config: dict[str, Any] | None = None, database: Database | None =
     app.extensions["onewindow.db"] = db
     api.register(app)
     errors.register(app)
+
+    if clock.manual:
+        @app.before_request
+        def _adopt_manual_clock():
+            # another process may have set the deployment's clock
+            with db.read() as session:
+                sync_clock(session)
 
     @app.get("/")
     def index():

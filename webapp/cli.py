@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy import select
 
-from workflows import processes, users
+from timers.calendar import CalendarMissing
+from timers.clock import SHANGHAI, clock, now, to_local
+from timers.durations import parse_duration
+from workflows import calendar_store, processes, sla, users
+from workflows.clock_store import set_clock, sync_clock
 from workflows.db import Database
-from workflows.errors import DomainError
+from workflows.errors import DomainError, InvalidInput
+from workflows.models import CalendarYear
 from workflows.schema import upgrade
 
 DEMO_PASSWORD = "onewindow-demo"
@@ -116,9 +124,182 @@ def check() -> None:
 
 
 def prepare(database: Database) -> list[str]:
-    """What start-up does: bring the schema up to date and deploy the bundled processes."""
+    """What start-up does: schema up to date, bundled processes deployed, official calendar years loaded."""
     upgrade(database)
-    return deploy_files(database, processes.bundled_files(), actor="startup")
+    lines = deploy_files(database, processes.bundled_files(), actor="startup")
+    added = database.transaction(lambda s: calendar_store.seed_official_years(s, "startup"))
+    if added:
+        lines.append(f"calendar: loaded {added[0]}–{added[-1]} from chinese-calendar")
+    return lines
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{text!r} is not an ISO-8601 date-time (e.g. 2026-02-13T15:00 or 2026-02-13T15:00+08:00)")
+    # a time without zone is the hall's local time
+    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
+
+
+@main.group()
+def calendar() -> None:
+    """The working calendar: loaded years, holidays, make-up days, office hours, deadlines."""
+
+
+@calendar.command("years")
+def calendar_years() -> None:
+    with _database().read() as session:
+        for row in session.scalars(select(CalendarYear).order_by(CalendarYear.year)):
+            click.echo(f"{row.year}  {row.source:<16} {to_local(row.loaded_at):%Y-%m-%d %H:%M}  {row.loaded_by}")
+
+
+@calendar.command("show")
+@click.argument("year", type=int)
+def calendar_show(year: int) -> None:
+    try:
+        with _database().read() as session:
+            for day in calendar_store.year_days(session, year):
+                click.echo(f"{day.day}  {day.day:%a}  {day.kind:<8} {day.name}")
+    except DomainError as exc:
+        _fail(exc.message)
+
+
+def _after_change(session) -> int:
+    return len(sla.recompute(session))
+
+
+@calendar.command("load")
+@click.argument("year", type=int)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON {"holidays": {"YYYY-MM-DD": name}, "workdays": {...}}; default: chinese-calendar')
+def calendar_load(year: int, path: Path | None) -> None:
+    """Load (or reload) a year's holidays and make-up workdays; running clocks are recomputed."""
+    try:
+        if path:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            holidays = {date.fromisoformat(k): v for k, v in raw.get("holidays", {}).items()}
+            workdays = {date.fromisoformat(k): v for k, v in raw.get("workdays", {}).items()}
+
+            def work(s):
+                n = calendar_store.load_year(s, year, holidays, workdays, "cli", source=path.name)
+                return n, _after_change(s)
+        else:
+            def work(s):
+                return calendar_store.load_official_year(s, year, "cli"), _after_change(s)
+        days, moved = _database().transaction(work)
+    except (DomainError, CalendarMissing, ValueError) as exc:
+        _fail(getattr(exc, "message", str(exc)) + ("" if path else " (give --file with the State Council's "
+                                                              "schedule)"))
+    click.echo(f"{year}: {days} holidays and make-up days loaded; {moved} running clock(s) moved")
+
+
+@calendar.command("set-day")
+@click.argument("day")
+@click.argument("kind", type=click.Choice(["holiday", "workday", "normal"]))
+@click.option("--name", default="")
+def calendar_set_day(day: str, kind: str, name: str) -> None:
+    """Correct one day: holiday, workday (调休) or normal (the weekday rule)."""
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        _fail(f"{day!r} is not a date YYYY-MM-DD")
+    try:
+        moved = _database().transaction(
+            lambda s: (calendar_store.set_day(s, when, kind, name, "cli"), _after_change(s))[1])
+    except DomainError as exc:
+        _fail(exc.message)
+    click.echo(f"{when} is now {kind}; {moved} running clock(s) moved")
+
+
+def _cli_calendar():
+    with _database().read() as session:
+        return calendar_store.working_calendar(session)
+
+
+@calendar.command("due")
+@click.argument("start")
+@click.argument("duration")
+def calendar_due(start: str, duration: str) -> None:
+    """The due instant of DURATION (PTnH, PTnM, PnD) from START, in Asia/Shanghai."""
+    begin = _instant(start)
+    try:
+        budget = parse_duration(duration)
+        click.echo(to_local(_cli_calendar().due(begin, budget)).isoformat())
+    except (ValueError, CalendarMissing) as exc:
+        _fail(str(exc) + (" — load it with `onewindow calendar load`" if isinstance(exc, CalendarMissing) else ""))
+
+
+@calendar.command("elapsed")
+@click.argument("start")
+@click.argument("end")
+def calendar_elapsed(start: str, end: str) -> None:
+    """Working time between START and END (e.g. PT10H30M, and minutes)."""
+    try:
+        minutes = _cli_calendar().elapsed_minutes(_instant(start), _instant(end))
+    except CalendarMissing as exc:
+        _fail(f"{exc} — load it with `onewindow calendar load`")
+    sign = "-" if minutes < 0 else ""
+    h, m = divmod(abs(minutes), 60)
+    click.echo(f"{sign}PT{h}H{m}M ({minutes} working minutes)")
+
+
+@calendar.command("hours")
+@click.argument("name")
+@click.option("--period", "periods", multiple=True, required=True, help="HH:MM-HH:MM, repeat for each period")
+@click.option("--from", "valid_from", default=None, help="first day (seasonal variant)")
+@click.option("--to", "valid_to", default=None, help="last day (seasonal variant)")
+def calendar_hours(name: str, periods: tuple[str, ...], valid_from: str | None, valid_to: str | None) -> None:
+    """Set office hours (the default, or a seasonal variant with --from and --to)."""
+    try:
+        parsed = [tuple(p.split("-", 1)) for p in periods]
+        if any(len(p) != 2 for p in parsed):
+            raise InvalidInput("--period: HH:MM-HH:MM")
+        first = date.fromisoformat(valid_from) if valid_from else None
+        last = date.fromisoformat(valid_to) if valid_to else None
+        moved = _database().transaction(
+            lambda s: (calendar_store.set_office_hours(s, name, parsed, first, last), _after_change(s))[1])
+    except (DomainError, ValueError) as exc:
+        _fail(getattr(exc, "message", str(exc)))
+    click.echo(f"office hours {name!r} set; {moved} running clock(s) moved")
+
+
+@main.group("clock")
+def clock_group() -> None:
+    """The manual clock (only with ONEWINDOW_CLOCK=manual)."""
+
+
+@clock_group.command("set")
+@click.argument("instant")
+@click.option("--frozen", is_flag=True, help="Stop the clock at that instant instead of letting it run on.")
+def clock_set(instant: str, frozen: bool) -> None:
+    try:
+        shown = _database().transaction(lambda s: set_clock(s, _instant(instant), frozen))
+    except DomainError as exc:
+        _fail(exc.message)
+    click.echo(f"clock set: {to_local(shown).isoformat()}")
+
+
+@clock_group.command("show")
+def clock_show() -> None:
+    with _database().read() as session:
+        sync_clock(session)
+    click.echo(f"{to_local(now()).isoformat()} ({'manual' if clock.manual else 'system'} clock)")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every due job once and exit.")
+def scheduler(once: bool) -> None:
+    """Run the periodic jobs: sweep SLA clocks, deliver alerts."""
+    from .scheduler import run_blocking, run_once
+
+    database = _database()
+    if once:
+        for name, result in run_once(database).items():
+            click.echo(f"{name}: {result}")
+        return
+    click.echo("scheduler running (Ctrl-C to stop)")
+    run_blocking(database)
 
 
 @main.command()
@@ -143,23 +324,29 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     click.echo(f'token:    curl -s -X POST http://{host}:{port}/api/v1/auth/token -H "Content-Type: '
                f'application/json" -d \'{{"username":"clerk","password":"{DEMO_PASSWORD}"}}\'')
     if not no_serve:
-        _serve(host, port, workers=1, prepared=True)
+        _serve(host, port, workers=1, prepared=True, with_scheduler=True)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--no-scheduler", is_flag=True, help="Leave the periodic jobs to separate `onewindow scheduler`s.")
+def serve(host: str, port: int, workers: int, no_scheduler: bool) -> None:
     """Run the web app against DATABASE_URL (gunicorn when installed, else the development server)."""
-    _serve(host, port, workers, prepared=False)
+    _serve(host, port, workers, prepared=False, with_scheduler=not no_scheduler)
 
 
-def _serve(host: str, port: int, workers: int, prepared: bool) -> None:
+def _serve(host: str, port: int, workers: int, prepared: bool, with_scheduler: bool = True) -> None:
     if not prepared:
         for line in prepare(_database()):
             click.echo(line)
     from .app import create_app
+    from .scheduler import start_background
+
+    if with_scheduler:
+        start_background(_database())
+        click.echo("scheduler running in this process")
 
     try:
         from gunicorn.app.base import BaseApplication

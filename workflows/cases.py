@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from timers.clock import now, to_local
 from timers.durations import parse_duration
 
-from . import engine
+from . import engine, sla
 from .applicants import check_applicant
 from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .forms import validate
-from .models import AuditEvent, Case, CaseSequence, WorkItem
+from .models import AuditEvent, Case, CaseSequence, Pause, SlaClock, WorkItem
 from .processes import ProcessDefinition, Step, definition_for, latest_version
 from .scripting import evaluate
 
@@ -139,12 +139,40 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
                         state="open", created_at=at)
         session.add(item)
         created.append(item)
+    withdrawn = set()
     for task_id, item in existing.items():
         if task_id not in ready:  # withdrawn by the process (e.g. an interrupting event)
             item.state = "cancelled"
             item.completed_at = at
+            withdrawn.add(task_id)
     session.flush()
+    if withdrawn:
+        sla.stop_clocks(session, case.id, task_ids=withdrawn, cancelled=True)
+    for item in created:
+        if item.budget:
+            sla.start_clock(session, case, "step", item.budget, item.name, step=item.step, task_id=item.task_id,
+                            item=item, department=item.department, at=at)
+    _sync_stage_clocks(session, case, workflow, definition, at)
     return created
+
+
+def _sync_stage_clocks(session: Session, case: Case, workflow, definition: ProcessDefinition, at) -> None:
+    running = {str(t.id): t for t in engine.running_stages(workflow, definition)}
+    clocks = {c.task_id: c for c in session.scalars(select(SlaClock).where(
+        SlaClock.case_id == case.id, SlaClock.scope == "stage", SlaClock.state.in_(sla.ACTIVE)))}
+    for task_id, clock in clocks.items():
+        if task_id not in running:
+            sla.stop_clock(session, clock, at)
+    known = set(session.scalars(select(SlaClock.task_id).where(SlaClock.case_id == case.id,
+                                                               SlaClock.scope == "stage")))
+    for task_id, task in running.items():
+        if task_id in known:
+            continue
+        step = definition.steps[task.task_spec.bpmn_id]
+        budget = _budget(step.budget, step.budget_expr, task.data, f"stage {step.bpmn_id}")
+        if budget:
+            sla.start_clock(session, case, "stage", budget, step.name, step=step.bpmn_id, task_id=task_id,
+                            department=step.department, at=at)
 
 
 def _item_for_update(session: Session, item_id: int) -> tuple[WorkItem, Case]:
@@ -200,6 +228,8 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
         raise Conflict(f"work item {item_id} is already {item.state}")
     if item.state == "claimed" and item.assignee != actor.username and actor.role != "admin":
         raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+    if case.status == "paused":
+        raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
     definition = definition_for(case.process_version)
     step = definition.steps[item.step]
     clean = validate(list(step.fields), data, f"step {item.step}")
@@ -221,19 +251,88 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
     case.state = engine.dump(workflow)
     case.data = {**case.data, **clean}
     case.updated_at = at
+    sla.stop_clocks(session, case.id, task_ids={item.task_id})
     if workflow.completed:
         outcome = engine.finished_outcome(workflow, definition)
         case.outcome = outcome
         case.status = "refused" if outcome == "refused" else "completed"
         case.completed_at = at
     else:
+        if case.status == "received" and case.budget:
+            # 受理: the case clock runs from the moment the window accepts the case
+            sla.start_clock(session, case, "case", case.budget, case.process_version.name, at=at)
         case.status = "in_progress"
     session.flush()
     _sync_work_items(session, case, workflow, definition)
+    if workflow.completed:
+        sla.stop_clocks(session, case.id)
     _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
            after={"status": case.status, "outcome": case.outcome, "data": clean,
                   "open_steps": _open_steps(session, case)})
     return item
+
+
+PAUSE_KINDS = ("supplement", "special")
+
+
+def _case_for_update(session: Session, case_no: str) -> Case:
+    case = session.scalars(select(Case).where(Case.case_no == case_no).with_for_update()).first()
+    if case is None:
+        raise NotFound(f"no case {case_no}")
+    return case
+
+
+def _may_pause(session: Session, actor: Actor, case: Case) -> None:
+    if actor.role in ("admin", "clerk"):
+        return
+    if actor.role == "reviewer" and session.scalar(select(WorkItem.id).where(
+            WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES),
+            WorkItem.department == actor.department)) is not None:
+        return
+    raise Forbidden("only the window, a department working the case, or an admin pauses or resumes it")
+
+
+def pause(session: Session, case_no: str, kind: Any, reason: Any, actor: Actor) -> Pause:
+    """挂起: 补正 (waiting for the applicant's materials) or 特别程序; every clock of the case stops."""
+    if kind not in PAUSE_KINDS:
+        raise InvalidInput(f"kind: one of {', '.join(PAUSE_KINDS)}")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise InvalidInput("reason: required, at most 500 characters")
+    case = _case_for_update(session, case_no)
+    _may_pause(session, actor, case)
+    if case.status not in ("received", "in_progress"):
+        raise Conflict(f"case {case_no} is {case.status}; only a running case is paused")
+    at = now()
+    record = Pause(case_id=case.id, kind=kind, reason=reason.strip(), started_at=at, started_by=actor.username)
+    session.add(record)
+    before = case.status
+    case.status, case.updated_at = "paused", at
+    sla.pause_clocks(session, case, at)
+    session.flush()
+    _audit(session, case, actor, "case.paused", before={"status": before},
+           after={"status": "paused", "kind": kind, "reason": record.reason})
+    return record
+
+
+def resume(session: Session, case_no: str, actor: Actor) -> Pause:
+    case = _case_for_update(session, case_no)
+    _may_pause(session, actor, case)
+    record = session.scalar(select(Pause).where(Pause.case_id == case.id, Pause.ended_at.is_(None)))
+    if record is None or case.status != "paused":
+        raise Conflict(f"case {case_no} is not paused")
+    at = now()
+    record.ended_at, record.ended_by = at, actor.username
+    try:
+        record.working_minutes = max(0, sla.working_calendar(session).elapsed_minutes(record.started_at, at))
+    except sla.CalendarMissing:
+        record.working_minutes = None
+    sla.resume_clocks(session, case, at)
+    done = session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id, WorkItem.state == "completed"))
+    case.status, case.updated_at = ("in_progress" if done else "received"), at
+    session.flush()
+    _audit(session, case, actor, "case.resumed", before={"status": "paused"},
+           after={"status": case.status, "paused_working_minutes": record.working_minutes})
+    return record
 
 
 def _open_steps(session: Session, case: Case) -> list[str]:
@@ -257,8 +356,12 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
     items = session.scalars(select(WorkItem).where(WorkItem.case_id == case.id).order_by(WorkItem.id)).all()
     events = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)
                              .order_by(AuditEvent.at, AuditEvent.id)).all()
+    clocks = session.scalars(select(SlaClock).where(SlaClock.case_id == case.id).order_by(SlaClock.id)).all()
+    pauses = session.scalars(select(Pause).where(Pause.case_id == case.id).order_by(Pause.id)).all()
     return {
         "case": case,
+        "clocks": [sla.view(session, c) for c in clocks],
+        "pauses": pauses,
         "open_items": [i for i in items if i.state in OPEN_STATES],
         "done_items": [i for i in items if i.state == "completed"],
         "history": events,

@@ -6,11 +6,12 @@ their own with indexes, so a worklist never deserializes a workflow.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -170,3 +171,134 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Setting(Base):
+    """Small shared settings: the manual clock, the calendar version, scheduler heartbeats."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CalendarYear(Base):
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    loaded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    loaded_by: Mapped[str] = mapped_column(String(100))
+
+
+class CalendarDay(Base):
+    """A holiday on a weekday or weekend, or a weekend day that is worked (调休)."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # holiday | workday
+    name: Mapped[str] = mapped_column(String(100), default="")
+
+
+class OfficeHoursRule(Base):
+    __tablename__ = "office_hours"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    periods: Mapped[list[list[str]]] = mapped_column(JSON)
+
+
+class SlaClock(Base):
+    """One time limit: the whole case, a stage or a step. A row, so "what is due" is an index scan."""
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        Index("ix_sla_clocks_state_warn", "state", "warn_at"),
+        Index("ix_sla_clocks_state_due", "state", "due_at"),
+        Index("ix_sla_clocks_case", "case_id", "scope"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_no: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(10))  # case | stage | step
+    step: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    work_item_id: Mapped[int | None] = mapped_column(Integer)
+    department: Mapped[str | None] = mapped_column(String(40))
+    budget: Mapped[str] = mapped_column(String(40))
+    budget_minutes: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    calendar_missing: Mapped[int | None] = mapped_column(Integer)  # the year with no schedule
+    state: Mapped[str] = mapped_column(String(12))  # running | warned | breached | paused | met | met_late
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    paused_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Pause(Base):
+    """挂起: the case waits on the applicant (补正) or a special procedure (特别程序)."""
+
+    __tablename__ = "pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # supplement | special
+    reason: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_by: Mapped[str] = mapped_column(String(100))
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_by: Mapped[str | None] = mapped_column(String(100))
+    working_minutes: Mapped[int | None] = mapped_column(Integer)
+
+
+class Alert(Base):
+    """A warning, a breach or an admin notice. `dedupe_key` is unique: no alert is produced twice."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_ack_at", "acknowledged_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    level: Mapped[str] = mapped_column(String(20))  # warning | breach | calendar_missing | escalation
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_no: Mapped[str | None] = mapped_column(String(40))
+    clock_id: Mapped[int | None] = mapped_column(ForeignKey("sla_clocks.id"))
+    step: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(40))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    concerned: Mapped[list[str]] = mapped_column(JSON)
+    message: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())  # the true instant it happened
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(String(1000))
+
+
+class AlertDelivery(Base):
+    """One alert to one channel target; retried until sent, never lost."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel", "target", name="uq_alert_deliveries_target"),
+        Index("ix_alert_deliveries_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    channel: Mapped[str] = mapped_column(String(10))  # email | webhook
+    target: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -3,7 +3,7 @@
 from flask import Flask
 from flask_smorest import Api
 
-from . import auth, cases, processes, work_items
+from . import alerts, auth, calendar, cases, clock, processes, work_items
 
 
 def register(app: Flask) -> Api:
@@ -14,6 +14,6 @@ def register(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})
-    for module in (auth, processes, cases, work_items):
+    for module in (auth, processes, cases, work_items, alerts, calendar, clock):
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
     return api

@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 from workflows import cases
 
 from ..auth import current_actor, database, login_required
-from .schemas import CaseCreate, CaseDetail
+from .schemas import CaseCreate, CaseDetail, PauseIn, PauseOut
 
 PREFIX = "/cases"
 blp = Blueprint("cases", __name__, description="Cases (办件)")
@@ -40,3 +40,24 @@ def get(case_no: str):
     """A case: status, applicant, data, open work items, done steps and the full history."""
     with database().read() as session:
         return _detail(session, cases.get_case(session, case_no))
+
+
+@blp.route("/<case_no>/pause", methods=["POST"])
+@blp.arguments(PauseIn)
+@blp.response(201, PauseOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def pause(body, case_no: str):
+    """挂起: 补正 (supplement: waiting for the applicant) or 特别程序 (special); every clock of the case stops."""
+    actor = current_actor()
+    return database().transaction(lambda s: cases.pause(s, case_no, body["kind"], body["reason"], actor))
+
+
+@blp.route("/<case_no>/resume", methods=["POST"])
+@blp.response(200, PauseOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def resume(case_no: str):
+    """End the pause; every clock's due time moves out by the working time the pause consumed."""
+    actor = current_actor()
+    return database().transaction(lambda s: cases.resume(s, case_no, actor))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from timers.clock import to_local
+from timers.clock import SHANGHAI, to_local
 from workflows.cases import ITEM_STATES
 
 
@@ -154,6 +154,153 @@ class CaseOut(Schema):
 
 
 class CaseDetail(CaseOut):
+    clocks = fields.List(fields.Nested("ClockOut"))
+    pauses = fields.List(fields.Nested("PauseOut"))
     open_items = fields.List(fields.Nested(WorkItemOut))
     done_items = fields.List(fields.Nested(WorkItemOut))
     history = fields.List(fields.Nested(EventOut))
+
+
+class ClockOut(Schema):
+    id = fields.Integer(attribute="clock.id")
+    scope = fields.String(attribute="clock.scope")
+    step = fields.String(attribute="clock.step", allow_none=True)
+    name = fields.String(attribute="clock.name")
+    department = fields.String(attribute="clock.department", allow_none=True)
+    budget = fields.String(attribute="clock.budget")
+    state = fields.String(attribute="clock.state")
+    started_at = LocalTime(attribute="clock.started_at")
+    due_at = LocalTime(attribute="clock.due_at", allow_none=True)
+    warn_at = LocalTime(attribute="clock.warn_at", allow_none=True)
+    warned_at = LocalTime(attribute="clock.warned_at", allow_none=True)
+    breached_at = LocalTime(attribute="clock.breached_at", allow_none=True)
+    stopped_at = LocalTime(attribute="clock.stopped_at", allow_none=True)
+    paused_minutes = fields.Integer(attribute="clock.paused_minutes")
+    calendar_missing = fields.Integer(attribute="clock.calendar_missing", allow_none=True)
+    used_minutes = fields.Integer(allow_none=True)
+    left_minutes = fields.Integer(allow_none=True)
+    colour = fields.String()
+
+
+class PauseOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    reason = fields.String()
+    started_at = LocalTime()
+    started_by = fields.String()
+    ended_at = LocalTime(allow_none=True)
+    ended_by = fields.String(allow_none=True)
+    working_minutes = fields.Integer(allow_none=True)
+
+
+class PauseIn(Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(["supplement", "special"]))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class AlertOut(Schema):
+    id = fields.Integer()
+    level = fields.String()
+    case_no = fields.String(allow_none=True)
+    step = fields.String(allow_none=True)
+    department = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    concerned = fields.List(fields.String())
+    message = fields.String()
+    at = LocalTime()
+    created_at = LocalTime()
+    acknowledged_at = LocalTime(allow_none=True)
+    acknowledged_by = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+
+
+class AlertList(Schema):
+    alerts = fields.List(fields.Nested(AlertOut))
+    total = fields.Integer()
+
+
+class AlertQueryArgs(Strict):
+    level = fields.String(validate=validate.OneOf(["warning", "breach", "calendar_missing", "escalation"]))
+    acknowledged = fields.Boolean()
+    case_no = fields.String(validate=validate.Length(min=1, max=40))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class AcknowledgeIn(Strict):
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class ClockSetIn(Strict):
+    now = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
+    frozen = fields.Boolean(load_default=False)
+
+
+class ClockStateOut(Schema):
+    now = LocalTime()
+    manual = fields.Boolean()
+
+
+class CalendarYearOut(Schema):
+    year = fields.Integer()
+    source = fields.String()
+    loaded_at = LocalTime()
+    loaded_by = fields.String()
+
+
+class CalendarDayOut(Schema):
+    day = fields.Date()
+    kind = fields.String()
+    name = fields.String()
+
+
+class CalendarYears(Schema):
+    years = fields.List(fields.Nested(CalendarYearOut))
+
+
+class CalendarDays(Schema):
+    year = fields.Integer()
+    days = fields.List(fields.Nested(CalendarDayOut))
+
+
+class CalendarLoadIn(Strict):
+    holidays = fields.Dict(keys=fields.Date(), values=fields.String())
+    workdays = fields.Dict(keys=fields.Date(), values=fields.String())
+
+
+class CalendarDayIn(Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(["holiday", "workday", "normal"]))
+    name = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class OfficeHoursIn(Strict):
+    periods = fields.List(fields.List(fields.String(), validate=validate.Length(equal=2)), required=True,
+                          validate=validate.Length(min=1, max=6))
+    valid_from = fields.Date(load_default=None, allow_none=True)
+    valid_to = fields.Date(load_default=None, allow_none=True)
+
+
+class CalendarChangeOut(Schema):
+    changed = fields.Integer()
+    moved_clocks = fields.List(fields.Dict())
+
+
+class DueArgs(Strict):
+    start = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
+    duration = fields.String(required=True)
+
+
+class DueOut(Schema):
+    start = LocalTime()
+    duration = fields.String()
+    due = LocalTime()
+
+
+class ElapsedArgs(Strict):
+    start = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
+    end = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
+
+
+class ElapsedOut(Schema):
+    minutes = fields.Integer()
+    duration = fields.String()

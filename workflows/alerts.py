@@ -1,0 +1,59 @@
+"""The alerts inbox: who sees which alert, and acknowledging one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from timers.clock import now
+
+from .cases import Actor
+from .errors import Conflict, Forbidden, NotFound
+from .models import Alert, AuditEvent
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    level: str | None = None
+    acknowledged: bool | None = None
+    case_no: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def _visible(stmt, actor: Actor):
+    if actor.sees_everything:
+        return stmt
+    return stmt.where(or_(Alert.department == actor.department, Alert.assignee == actor.username))
+
+
+def list_alerts(session: Session, query: AlertQuery, actor: Actor) -> tuple[list[Alert], int]:
+    stmt = _visible(select(Alert), actor)
+    if query.level:
+        stmt = stmt.where(Alert.level == query.level)
+    if query.acknowledged is not None:
+        stmt = stmt.where(Alert.acknowledged_at.is_not(None) if query.acknowledged
+                          else Alert.acknowledged_at.is_(None))
+    if query.case_no:
+        stmt = stmt.where(Alert.case_no == query.case_no)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Alert.at.desc(), Alert.id.desc()).limit(query.limit)
+                           .offset(query.offset)).all()
+    return list(rows), total
+
+
+def acknowledge(session: Session, alert_id: int, actor: Actor, comment: str | None) -> Alert:
+    alert = session.get(Alert, alert_id, with_for_update=True)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    if not actor.sees_everything and alert.department != actor.department and alert.assignee != actor.username:
+        raise Forbidden(f"alert {alert_id} concerns another department")
+    if alert.acknowledged_at is not None:
+        raise Conflict(f"alert {alert_id} was acknowledged by {alert.acknowledged_by}")
+    alert.acknowledged_at, alert.acknowledged_by, alert.comment = now(), actor.username, comment
+    session.add(AuditEvent(case_id=alert.case_id, at=alert.acknowledged_at, actor=actor.username,
+                           action="alert.acknowledged", before={"alert": alert.id, "acknowledged": False},
+                           after={"alert": alert.id, "acknowledged": True, "comment": comment}))
+    return alert

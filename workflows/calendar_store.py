@@ -1,0 +1,154 @@
+"""The working calendar as data in the database: loaded years, holidays, make-up days, office hours.
+
+Admins keep it; it is pre-filled from the chinese-calendar package. Loaded calendars are cached per
+process and keyed by a version number in `settings`, bumped on every change, so every web and
+scheduler process sees a change on its next look.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, time
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from timers.calendar import CalendarMissing, OfficeHours, WorkingCalendar, official_schedule
+from timers.clock import now
+
+from .errors import InvalidInput, NotFound
+from .models import CalendarDay, CalendarYear, OfficeHoursRule, Setting
+
+VERSION_KEY = "calendar_version"
+_cache: tuple[int, WorkingCalendar] | None = None
+_lock = threading.Lock()
+
+
+def _version(session: Session) -> int:
+    row = session.get(Setting, VERSION_KEY)
+    return int(row.value.get("v", 0)) if row else 0
+
+
+def _bump(session: Session) -> None:
+    row = session.get(Setting, VERSION_KEY)
+    if row is None:
+        session.add(Setting(key=VERSION_KEY, value={"v": 1}))
+    else:
+        row.value = {"v": int(row.value.get("v", 0)) + 1}
+    session.flush()
+
+
+def working_calendar(session: Session) -> WorkingCalendar:
+    global _cache
+    version = _version(session)
+    with _lock:
+        if _cache is not None and _cache[0] == version:
+            return _cache[1]
+    cal = WorkingCalendar(loaded_years=set(session.scalars(select(CalendarYear.year))))
+    for row in session.scalars(select(CalendarDay)):
+        (cal.holidays if row.kind == "holiday" else cal.workdays).add(row.day)
+    rules = session.scalars(select(OfficeHoursRule).order_by(OfficeHoursRule.id)).all()
+    if rules:
+        cal.hours = [_office_hours(r) for r in rules]
+    with _lock:
+        _cache = (version, cal)
+    return cal
+
+
+def _office_hours(rule: OfficeHoursRule) -> OfficeHours:
+    periods = tuple((time.fromisoformat(a), time.fromisoformat(b)) for a, b in rule.periods)
+    return OfficeHours(periods, rule.valid_from, rule.valid_to, rule.name)
+
+
+def load_official_year(session: Session, year: int, actor: str) -> int:
+    """Load a year's schedule from chinese-calendar; raises CalendarMissing when it does not know it."""
+    holidays, workdays = official_schedule(year)
+    return load_year(session, year, holidays, workdays, actor, source="chinese-calendar")
+
+
+def load_year(session: Session, year: int, holidays: dict[date, str], workdays: dict[date, str], actor: str,
+              source: str = "admin") -> int:
+    for day in [*holidays, *workdays]:
+        if day.year != year:
+            raise InvalidInput(f"{day} is not in {year}")
+    overlap = set(holidays) & set(workdays)
+    if overlap:
+        raise InvalidInput(f"{sorted(overlap)[0]} cannot be both a holiday and a workday")
+    for day in workdays:
+        if day.weekday() < 5:
+            raise InvalidInput(f"{day} is a weekday; a make-up workday (调休) is a Saturday or Sunday")
+    session.execute(delete(CalendarDay).where(CalendarDay.day >= date(year, 1, 1),
+                                              CalendarDay.day <= date(year, 12, 31)))
+    for day, name in holidays.items():
+        session.add(CalendarDay(day=day, kind="holiday", name=name))
+    for day, name in workdays.items():
+        session.add(CalendarDay(day=day, kind="workday", name=name))
+    row = session.get(CalendarYear, year)
+    if row is None:
+        session.add(CalendarYear(year=year, source=source, loaded_at=now(), loaded_by=actor))
+    else:
+        row.source, row.loaded_at, row.loaded_by = source, now(), actor
+    _bump(session)
+    return len(holidays) + len(workdays)
+
+
+def set_day(session: Session, day: date, kind: str, name: str, actor: str) -> None:
+    """Correct one day: `holiday`, `workday` (调休) or `normal` (back to the weekday rule)."""
+    if session.get(CalendarYear, day.year) is None:
+        raise InvalidInput(f"{day.year} is not loaded; load the year first")
+    if kind not in ("holiday", "workday", "normal"):
+        raise InvalidInput("kind: holiday, workday or normal")
+    if kind == "workday" and day.weekday() < 5:
+        raise InvalidInput(f"{day} is a weekday; a make-up workday (调休) is a Saturday or Sunday")
+    row = session.get(CalendarDay, day)
+    if kind == "normal":
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(CalendarDay(day=day, kind=kind, name=name))
+    else:
+        row.kind, row.name = kind, name
+    _bump(session)
+
+
+def set_office_hours(session: Session, name: str, periods: list[tuple[str, str]], valid_from: date | None,
+                     valid_to: date | None) -> OfficeHoursRule:
+    try:
+        rule = OfficeHoursRule(name=name, periods=[list(p) for p in periods], valid_from=valid_from,
+                               valid_to=valid_to)
+        _office_hours(rule)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"office hours: {exc}") from None
+    if (valid_from is None) != (valid_to is None):
+        raise InvalidInput("office hours: give both valid_from and valid_to, or neither for the default")
+    existing = session.scalar(select(OfficeHoursRule).where(OfficeHoursRule.name == name))
+    if existing is not None:
+        existing.periods, existing.valid_from, existing.valid_to = rule.periods, valid_from, valid_to
+        rule = existing
+    else:
+        session.add(rule)
+    _bump(session)
+    return rule
+
+
+def year_days(session: Session, year: int) -> list[CalendarDay]:
+    if session.get(CalendarYear, year) is None:
+        raise NotFound(f"{year} is not loaded")
+    return list(session.scalars(select(CalendarDay).where(
+        CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)).order_by(CalendarDay.day)))
+
+
+def seed_official_years(session: Session, actor: str = "system") -> list[int]:
+    """Load every year chinese-calendar knows that is not loaded yet."""
+    from timers.calendar import supported_years
+
+    loaded = set(session.scalars(select(CalendarYear.year)))
+    added = []
+    for year in supported_years():
+        if year not in loaded:
+            try:
+                load_official_year(session, year, actor)
+                added.append(year)
+            except CalendarMissing:
+                break
+    return added

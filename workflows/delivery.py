@@ -1,0 +1,126 @@
+"""Alert delivery: e-mail (SMTP) and signed webhooks, retried with back-off until sent.
+
+An alert is a row first; each delivery is a row of its own, so a failed send leaves the alert and a
+pending delivery behind for the next run — nothing is lost. Webhook bodies are signed with
+HMAC-SHA256 of the raw body in the `X-OneWindow-Signature: sha256=<hex>` header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import smtplib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from timers.clock import now, to_local
+
+from .models import Alert, AlertDelivery
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    emails: tuple[str, ...] = ()
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = "onewindow@localhost"
+    levels: tuple[str, ...] = field(default=("warning", "breach", "calendar_missing", "escalation"))
+
+    @classmethod
+    def from_env(cls) -> DeliveryConfig:
+        def split(name: str) -> tuple[str, ...]:
+            return tuple(x.strip() for x in os.environ.get(name, "").split(",") if x.strip())
+
+        return cls(split("ONEWINDOW_ALERT_EMAILS"), split("ONEWINDOW_WEBHOOK_URLS"),
+                   os.environ.get("ONEWINDOW_WEBHOOK_SECRET", ""), os.environ.get("ONEWINDOW_SMTP_HOST", "localhost"),
+                   int(os.environ.get("ONEWINDOW_SMTP_PORT", "25")), os.environ.get("ONEWINDOW_SMTP_USER", ""),
+                   os.environ.get("ONEWINDOW_SMTP_PASSWORD", ""),
+                   os.environ.get("ONEWINDOW_SMTP_SENDER", "onewindow@localhost"))
+
+
+def queue_deliveries(session: Session, alert: Alert, config: DeliveryConfig | None = None) -> None:
+    config = config or DeliveryConfig.from_env()
+    if alert.level not in config.levels:
+        return
+    session.flush()
+    at = now()
+    for channel, targets in (("email", config.emails), ("webhook", config.webhooks)):
+        for target in targets:
+            session.add(AlertDelivery(alert_id=alert.id, channel=channel, target=target, state="pending",
+                                      attempts=0, next_attempt_at=at))
+
+
+def payload(alert: Alert) -> dict:
+    return {"id": alert.id, "level": alert.level, "case_no": alert.case_no, "step": alert.step,
+            "department": alert.department, "assignee": alert.assignee, "message": alert.message,
+            "at": to_local(alert.at).isoformat(), "concerned": alert.concerned}
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _send_email(config: DeliveryConfig, target: str, alert: Alert) -> None:
+    message = EmailMessage()
+    message["From"] = config.smtp_sender
+    message["To"] = target
+    message["Subject"] = f"[OneWindow {alert.level}] {alert.case_no or ''} {alert.message}"[:200]
+    message.set_content(json.dumps(payload(alert), ensure_ascii=False, indent=2))
+    with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=10) as smtp:
+        if config.smtp_user:
+            smtp.starttls()
+            smtp.login(config.smtp_user, config.smtp_password)
+        smtp.send_message(message)
+
+
+def _send_webhook(config: DeliveryConfig, target: str, alert: Alert) -> None:
+    body = json.dumps(payload(alert), ensure_ascii=False).encode()
+    request = urllib.request.Request(target, data=body, method="POST", headers={
+        "Content-Type": "application/json", "X-OneWindow-Signature": sign(config.webhook_secret, body),
+        "X-OneWindow-Alert": str(alert.id)})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status >= 300:
+            raise OSError(f"webhook answered {response.status}")
+
+
+def deliver_due(session: Session, config: DeliveryConfig | None = None, batch: int = 200) -> tuple[int, int]:
+    """Try every pending delivery that is due; return (sent, failed attempts)."""
+    config = config or DeliveryConfig.from_env()
+    at = now()
+    stmt = (select(AlertDelivery).where(AlertDelivery.state == "pending", AlertDelivery.next_attempt_at <= at)
+            .order_by(AlertDelivery.id).limit(batch))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    sent = failed = 0
+    for delivery in session.scalars(stmt):
+        alert = session.get(Alert, delivery.alert_id)
+        try:
+            (_send_email if delivery.channel == "email" else _send_webhook)(config, delivery.target, alert)
+        except (OSError, smtplib.SMTPException, urllib.error.URLError) as exc:
+            failed += 1
+            delivery.attempts += 1
+            delivery.last_error = str(exc)[:500]
+            if delivery.attempts >= MAX_ATTEMPTS:
+                delivery.state = "failed"  # kept, with its error, for an admin to see and retry
+            else:
+                delivery.next_attempt_at = at + timedelta(seconds=30 * 2 ** (delivery.attempts - 1))
+            continue
+        delivery.attempts += 1
+        delivery.state, delivery.sent_at, delivery.last_error = "sent", at, None
+        sent += 1
+    session.flush()
+    return sent, failed

@@ -1,0 +1,226 @@
+"""SLA clocks of cases, stages and steps: start, stop, pause, resume, sweep, recompute.
+
+Every clock is a row. The sweep reads only rows whose warning or due instant has passed (indexed),
+records each warning and breach at its true instant, and makes one alert of each; the alert's unique
+`dedupe_key` makes a second sweep — or a second scheduler — unable to produce it again. On
+PostgreSQL due rows are claimed with FOR UPDATE SKIP LOCKED so several schedulers share the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from timers.calendar import CalendarMissing, WorkingCalendar
+from timers.clock import now, to_local
+from timers.durations import parse_duration
+from timers.sla import WarningPolicy, clock_times, left_minutes, used_minutes
+
+from .calendar_store import working_calendar
+from .models import Alert, Case, Pause, SlaClock, WorkItem
+
+RUNNING = ("running", "warned", "breached")
+ACTIVE = (*RUNNING, "paused")
+POLICY = WarningPolicy.from_env()
+
+
+def _place(cal: WorkingCalendar, clock: SlaClock) -> None:
+    """Work out due and warning instants, or mark the calendar missing."""
+    try:
+        times = clock_times(cal, clock.started_at, parse_duration(clock.budget), clock.paused_minutes, POLICY)
+    except CalendarMissing as missing:
+        clock.due_at = clock.warn_at = None
+        clock.calendar_missing = missing.year
+        return
+    clock.due_at, clock.warn_at, clock.budget_minutes = times.due_at, times.warn_at, times.budget_minutes
+    clock.calendar_missing = None
+
+
+def calendar_missing_alert(session: Session, year: int, at: datetime) -> None:
+    _alert(session, f"calendar:{year}", "calendar_missing", None, None, ["role:admin"],
+           f"{year} 年节假日安排未载入，期限无法计算 / no holiday schedule loaded for {year}", at)
+
+
+def start_clock(session: Session, case: Case, scope: str, budget: str, name: str, *, step: str | None = None,
+                task_id: str | None = None, item: WorkItem | None = None, department: str | None = None,
+                at: datetime | None = None) -> SlaClock:
+    at = at or now()
+    clock = SlaClock(case_id=case.id, case_no=case.case_no, scope=scope, step=step, name=name, task_id=task_id,
+                     work_item_id=item.id if item else None, department=department, budget=budget,
+                     started_at=at, state="running", paused_minutes=0)
+    cal = working_calendar(session)
+    _place(cal, clock)
+    if _case_is_paused(session, case):
+        clock.state, clock.paused_at = "paused", at
+    session.add(clock)
+    session.flush()
+    if clock.calendar_missing:
+        calendar_missing_alert(session, clock.calendar_missing, at)
+    return clock
+
+
+def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, cancelled: bool = False) -> None:
+    at = at or now()
+    if clock.state == "paused":
+        _unpause(session, clock, at)
+    if cancelled:
+        clock.state = "cancelled"
+    else:
+        late = clock.breached_at is not None or (clock.due_at is not None and at > clock.due_at)
+        clock.state = "met_late" if late else "met"
+    clock.stopped_at = at
+
+
+def stop_clocks(session: Session, case_id: int, *, task_ids: set[str] | None = None, scope: str | None = None,
+                cancelled: bool = False) -> None:
+    stmt = select(SlaClock).where(SlaClock.case_id == case_id, SlaClock.state.in_(ACTIVE))
+    if scope:
+        stmt = stmt.where(SlaClock.scope == scope)
+    for clock in session.scalars(stmt):
+        if task_ids is None or clock.task_id in task_ids:
+            stop_clock(session, clock, cancelled=cancelled)
+
+
+def _case_is_paused(session: Session, case: Case) -> bool:
+    return session.scalar(select(Pause.id).where(Pause.case_id == case.id, Pause.ended_at.is_(None))) is not None
+
+
+def pause_clocks(session: Session, case: Case, at: datetime) -> None:
+    for clock in session.scalars(select(SlaClock).where(SlaClock.case_id == case.id,
+                                                        SlaClock.state.in_(RUNNING))):
+        clock.state, clock.paused_at = "paused", at
+
+
+def _unpause(session: Session, clock: SlaClock, at: datetime) -> int:
+    cal = working_calendar(session)
+    try:
+        consumed = max(0, cal.elapsed_minutes(clock.paused_at, at))
+    except CalendarMissing as missing:
+        calendar_missing_alert(session, missing.year, at)
+        consumed = 0
+    clock.paused_minutes += consumed
+    clock.paused_at = None
+    clock.state = "breached" if clock.breached_at else "warned" if clock.warned_at else "running"
+    _place(cal, clock)
+    return consumed
+
+
+def resume_clocks(session: Session, case: Case, at: datetime) -> None:
+    for clock in session.scalars(select(SlaClock).where(SlaClock.case_id == case.id,
+                                                        SlaClock.state == "paused")):
+        _unpause(session, clock, at)
+
+
+def recompute(session: Session) -> list[SlaClock]:
+    """After a calendar change: place every running or paused clock again; return those that moved."""
+    cal = working_calendar(session)
+    moved = []
+    for clock in session.scalars(select(SlaClock).where(SlaClock.state.in_(ACTIVE))):
+        before = (clock.due_at, clock.calendar_missing)
+        _place(cal, clock)
+        if (clock.due_at, clock.calendar_missing) != before:
+            moved.append(clock)
+        if clock.calendar_missing:
+            calendar_missing_alert(session, clock.calendar_missing, now())
+    return moved
+
+
+def _alert(session: Session, key: str, level: str, clock: SlaClock | None, assignee: str | None,
+           concerned: list[str], message: str, at: datetime) -> Alert | None:
+    """Insert an alert unless one with the same key exists (then nothing happens)."""
+    if session.scalar(select(Alert.id).where(Alert.dedupe_key == key)) is not None:
+        return None
+    alert = Alert(dedupe_key=key, level=level, case_id=clock.case_id if clock else None,
+                  case_no=clock.case_no if clock else None, clock_id=clock.id if clock else None,
+                  step=clock.step if clock else None, department=clock.department if clock else None,
+                  assignee=assignee, concerned=concerned, message=message, at=at, created_at=now())
+    try:
+        with session.begin_nested():
+            session.add(alert)
+    except IntegrityError:  # another scheduler made it first
+        return None
+    from .delivery import queue_deliveries
+
+    queue_deliveries(session, alert)
+    return alert
+
+
+@dataclass
+class SweepResult:
+    warnings: int = 0
+    breaches: int = 0
+
+
+def sweep(session: Session, at: datetime | None = None, batch: int = 5000) -> SweepResult:
+    """Record every warning and breach whose instant has passed, once, at its true time."""
+    at = at or now()
+    result = SweepResult()
+    stmt = (select(SlaClock).where(
+        SlaClock.state.in_(RUNNING),
+        or_(and_(SlaClock.warned_at.is_(None), SlaClock.warn_at <= at),
+            and_(SlaClock.breached_at.is_(None), SlaClock.due_at <= at)))
+        .order_by(SlaClock.id).limit(batch))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    for clock in session.scalars(stmt):
+        assignee = None
+        if clock.work_item_id:
+            assignee = session.scalar(select(WorkItem.assignee).where(WorkItem.id == clock.work_item_id))
+        concerned = ["role:supervisor"]
+        if clock.department:
+            concerned.append(f"department:{clock.department}")
+        if assignee:
+            concerned.append(f"user:{assignee}")
+        label = {"case": "办件", "stage": "阶段", "step": "环节"}[clock.scope]
+        if clock.warned_at is None and clock.warn_at is not None and clock.warn_at <= at:
+            clock.warned_at = clock.warn_at
+            clock.state = "warned"
+            result.warnings += 1
+            _alert(session, f"clock:{clock.id}:warning", "warning", clock, assignee, concerned,
+                   f"预警：{clock.case_no} {label}「{clock.name}」将于 {_show(clock.due_at)} 到期", clock.warn_at)
+        if clock.breached_at is None and clock.due_at is not None and clock.due_at <= at:
+            clock.breached_at = clock.due_at
+            clock.state = "breached"
+            result.breaches += 1
+            _alert(session, f"clock:{clock.id}:breach", "breach", clock, assignee, concerned,
+                   f"超期：{clock.case_no} {label}「{clock.name}」已于 {_show(clock.due_at)} 超过时限", clock.due_at)
+    session.flush()
+    return result
+
+
+def _show(instant: datetime | None) -> str:
+    return to_local(instant).strftime("%Y-%m-%d %H:%M") if instant else "?"
+
+
+@dataclass(frozen=True)
+class ClockView:
+    clock: SlaClock
+    used_minutes: int | None
+    left_minutes: int | None
+    colour: str  # green | yellow | red | grey (stopped) | unknown (calendar missing)
+
+
+def view(session: Session, clock: SlaClock, at: datetime | None = None) -> ClockView:
+    at = at or now()
+    cal = working_calendar(session)
+    until = clock.stopped_at or clock.paused_at or at
+    try:
+        used = used_minutes(cal, clock.started_at, until, clock.paused_minutes)
+        left = left_minutes(cal, until, clock.due_at) if clock.due_at else None
+    except CalendarMissing:
+        used = left = None
+    if clock.due_at is None:
+        colour = "unknown"
+    elif clock.state in ("met", "cancelled"):
+        colour = "grey"
+    elif clock.breached_at or clock.state == "met_late" or (left is not None and left < 0):
+        colour = "red"
+    elif clock.warned_at or (clock.warn_at and until >= clock.warn_at):
+        colour = "yellow"
+    else:
+        colour = "green"
+    return ClockView(clock, used, left, colour)
