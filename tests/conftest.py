@@ -144,3 +144,14 @@ CLERK = Actor("clerk", "clerk", "window")
 @pytest.fixture
 def api(client) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def manual_clock(monkeypatch):
+    """The project's clock in manual mode for this test; back to the system clock afterwards."""
+    from timers.clock import clock
+
+    monkeypatch.setattr(clock, "manual", True)
+    yield clock
+    clock._frozen = None
+    clock._offset = __import__("datetime").timedelta(0)

@@ -24,19 +24,26 @@ def _heartbeat(session, job: str) -> None:
         row.value = value
 
 
+SWEEP_BATCH = int(os.environ.get("ONEWINDOW_SWEEP_BATCH", "2000"))
+
+
 def sweep_clocks(db: Database) -> sla.SweepResult:
-    def work(session):
+    """Sweep in batches of one transaction each, so a long outage is caught up in one run and the
+    rows a batch locks are held briefly (other schedulers skip them and take the next ones)."""
+    total = sla.SweepResult()
+
+    def batch(session):
         sync_clock(session)
-        total = sla.SweepResult()
-        while True:  # in batches, so a long outage is caught up in one run
-            result = sla.sweep(session)
-            total.warnings += result.warnings
-            total.breaches += result.breaches
-            if result.warnings + result.breaches == 0:
-                break
-        _heartbeat(session, "sweep")
-        return total
-    return db.transaction(work)
+        return sla.sweep(session, batch=SWEEP_BATCH)
+
+    while True:
+        result = db.transaction(batch)
+        total.warnings += result.warnings
+        total.breaches += result.breaches
+        if result.warnings + result.breaches == 0:
+            break
+    db.transaction(lambda session: _heartbeat(session, "sweep"))
+    return total
 
 
 def deliver_alerts(db: Database) -> tuple[int, int]:
