@@ -24,7 +24,7 @@ from workflows.schema import upgrade
 DEMO_PASSWORD = "onewindow-demo"
 DEMO_USERS = [
     ("admin", "admin", None, "系统管理员"),
-    ("supervisor", "supervisor", None, "督查员"),
+    ("supervisor", "supervisor", "supervision", "督查员"),
     ("clerk", "clerk", "window", "窗口人员"),
     ("samr", "reviewer", "samr", "市场监管审批员"),
     ("police", "reviewer", "police", "公安审批员"),

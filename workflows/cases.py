@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from .forms import validate
 from .models import AuditEvent, Case, CaseSequence, Pause, SlaClock, WorkItem
 from .processes import ProcessDefinition, Step, definition_for, latest_version
 from .scripting import evaluate
+from .timer_events import shift_timers, use_calendar
 
 OPEN_STATES = ("open", "claimed")
 ITEM_STATES = ("open", "claimed", "completed", "cancelled")
@@ -99,7 +101,8 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
         raise InvalidInput(f"matter: {matter_code or '(none)'} is not a matter of process {process_key!r}")
     budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
     try:
-        workflow = engine.new_workflow(definition, clean)
+        with use_calendar(sla.working_calendar(session)):
+            workflow = engine.new_workflow(definition, clean)
     except WorkflowException as exc:
         raise Conflict(f"the process could not start: {exc}") from None
     at = now()
@@ -109,6 +112,7 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
                 status="received", applicant_type=person.type, applicant_name=person.name,
                 applicant_id_no=person.id_no, applicant_contact=person.contact, data=clean, budget=budget,
                 state=engine.dump(workflow), created_by=actor.username, created_at=at, updated_at=at)
+    case.next_timer_at = engine.next_timer_at(workflow)
     session.add(case)
     session.flush()
     _audit(session, case, actor, "case.started",
@@ -122,13 +126,14 @@ def _step_of(definition: ProcessDefinition, task) -> Step:
     return definition.steps[task.task_spec.bpmn_id]
 
 
-def _sync_work_items(session: Session, case: Case, workflow, definition: ProcessDefinition) -> list[WorkItem]:
+def _sync_work_items(session: Session, case: Case, workflow, definition: ProcessDefinition,
+                     at: datetime | None = None) -> list[WorkItem]:
     """Make the open work items of the case match the ready user tasks of its workflow."""
     existing = {item.task_id: item for item in session.scalars(
         select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES)))}
     created: list[WorkItem] = []
     ready = {str(task.id): task for task in engine.ready_user_tasks(workflow)}
-    at = now()
+    at = at or now()
     for task_id, task in ready.items():
         if task_id in existing:
             continue
@@ -186,7 +191,7 @@ def _item_for_update(session: Session, item_id: int) -> tuple[WorkItem, Case]:
 
 
 def _may_work(actor: Actor, item: WorkItem) -> None:
-    if actor.role == "admin":
+    if actor.role == "admin" or (actor.role == item.role == "supervisor"):
         return
     if actor.role != item.role or actor.department != item.department:
         raise Forbidden(f"work item {item.id} ({item.name}) belongs to the {item.department} department's "
@@ -239,37 +244,85 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
         raise Conflict(f"work item {item_id} is no longer ready in the process")
     before = {"status": case.status, "state": item.state, "assignee": item.assignee,
               "open_steps": _open_steps(session, case)}
+    calendar = sla.working_calendar(session)
     try:
-        task.set_data(**clean)
-        task.run()
-        workflow.do_engine_steps()
+        with use_calendar(calendar):
+            task.set_data(**clean)
+            task.run()
+            workflow.do_engine_steps()
     except WorkflowException as exc:
         raise Conflict(f"the process could not go on from step {item.step}: {exc}") from None
     at = now()
     item.state, item.completed_at, item.completed_by = "completed", at, actor.username
     item.assignee = item.assignee or actor.username
-    case.state = engine.dump(workflow)
     case.data = {**case.data, **clean}
-    case.updated_at = at
     sla.stop_clocks(session, case.id, task_ids={item.task_id})
+    accepting = case.status == "received"
+    _settle(session, case, workflow, definition, at)
+    if accepting and case.status == "in_progress" and case.budget:
+        # 受理: the case clock runs from the moment the window accepts the case
+        sla.start_clock(session, case, "case", case.budget, case.process_version.name, at=at)
+    _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
+           after={"status": case.status, "outcome": case.outcome, "data": clean,
+                  "open_steps": _open_steps(session, case)})
+    return item
+
+
+def _settle(session: Session, case: Case, workflow, definition: ProcessDefinition, at) -> list[WorkItem]:
+    """After the engine ran: save the state, follow the status, reconcile work items and clocks."""
+    case.state = engine.dump(workflow)
+    case.next_timer_at = engine.next_timer_at(workflow)
+    case.updated_at = at
     if workflow.completed:
         outcome = engine.finished_outcome(workflow, definition)
         case.outcome = outcome
         case.status = "refused" if outcome == "refused" else "completed"
         case.completed_at = at
-    else:
-        if case.status == "received" and case.budget:
-            # 受理: the case clock runs from the moment the window accepts the case
-            sla.start_clock(session, case, "case", case.budget, case.process_version.name, at=at)
+        case.next_timer_at = None
+    elif case.status != "paused":
         case.status = "in_progress"
     session.flush()
-    _sync_work_items(session, case, workflow, definition)
+    created = _sync_work_items(session, case, workflow, definition, at)
     if workflow.completed:
         sla.stop_clocks(session, case.id)
-    _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
-           after={"status": case.status, "outcome": case.outcome, "data": clean,
-                  "open_steps": _open_steps(session, case)})
-    return item
+    return created
+
+
+def fire_due_timers(session: Session, batch: int = 200) -> int:
+    """Fire the BPMN timers that have fallen due; return how many cases moved on.
+
+    A work item created by a timer (e.g. 督办, an escalation for the supervisors) raises an alert."""
+    at = now()
+    stmt = (select(Case).where(Case.next_timer_at <= at, Case.status.in_(("received", "in_progress")))
+            .order_by(Case.next_timer_at).limit(batch))
+    stmt = stmt.with_for_update(skip_locked=True) if session.get_bind().dialect.name == "postgresql" \
+        else stmt.with_for_update()
+    fired = 0
+    calendar = sla.working_calendar(session)
+    for case in session.scalars(stmt):
+        # after downtime the timer fired at its own instant, not when the scheduler came back
+        at = min(case.next_timer_at, now())
+        definition = definition_for(case.process_version)
+        workflow = engine.load(case.state, definition)
+        before = {"status": case.status, "open_steps": _open_steps(session, case)}
+        try:
+            with use_calendar(calendar):
+                workflow.refresh_timers()
+                workflow.do_engine_steps()
+        except WorkflowException as exc:  # a broken case must not stop the others
+            _audit(session, case, SYSTEM, "timer.failed", after={"error": str(exc)[:500]})
+            case.next_timer_at = None
+            continue
+        previous = case.next_timer_at
+        created = _settle(session, case, workflow, definition, at)
+        if case.next_timer_at == previous and not created:
+            continue  # nothing fell due after all (e.g. another process's clock ran ahead)
+        fired += 1
+        _audit(session, case, SYSTEM, "timer.fired", before=before,
+               after={"status": case.status, "open_steps": _open_steps(session, case)})
+        for item in created:
+            sla.escalation_alert(session, case, item, at)
+    return fired
 
 
 PAUSE_KINDS = ("supplement", "special")
@@ -327,6 +380,12 @@ def resume(session: Session, case_no: str, actor: Actor) -> Pause:
     except sla.CalendarMissing:
         record.working_minutes = None
     sla.resume_clocks(session, case, at)
+    if record.working_minutes:
+        definition = definition_for(case.process_version)
+        workflow = engine.load(case.state, definition)
+        shift_timers(workflow, sla.working_calendar(session), record.working_minutes)
+        case.state = engine.dump(workflow)
+        case.next_timer_at = engine.next_timer_at(workflow)
     done = session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id, WorkItem.state == "completed"))
     case.status, case.updated_at = ("in_progress" if done else "received"), at
     session.flush()

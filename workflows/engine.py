@@ -23,6 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .processes import ProcessDefinition
 from .scripting import make_script_engine
+from .timer_events import timer_due_instants
 
 STATE_FORMAT = b"OW1"  # prefix of the stored state: zlib-compressed JSON without specs
 
@@ -125,3 +126,9 @@ def finished_outcome(workflow: BpmnWorkflow, definition: ProcessDefinition) -> s
         if task.workflow is workflow and task.task_spec.bpmn_id in definition.outcomes:
             return definition.outcomes[task.task_spec.bpmn_id]
     return "completed"
+
+
+def next_timer_at(workflow: BpmnWorkflow):
+    """The earliest instant a waiting BPMN timer of the workflow falls due (None when none waits)."""
+    instants = timer_due_instants(workflow)
+    return min(instants) if instants else None

@@ -8,7 +8,7 @@ import socket
 
 from timers.clock import now
 
-from . import delivery, sla
+from . import cases, delivery, sla
 from .clock_store import sync_clock
 from .db import Database
 from .models import Setting
@@ -46,6 +46,20 @@ def sweep_clocks(db: Database) -> sla.SweepResult:
     return total
 
 
+def fire_timers(db: Database) -> int:
+    """Fire due BPMN timers, in batches of one transaction each."""
+    total = 0
+
+    def batch(session):
+        sync_clock(session)
+        return cases.fire_due_timers(session)
+
+    while (fired := db.transaction(batch)) > 0:
+        total += fired
+    db.transaction(lambda session: _heartbeat(session, "timers"))
+    return total
+
+
 def deliver_alerts(db: Database) -> tuple[int, int]:
     def work(session):
         sync_clock(session)
@@ -55,4 +69,4 @@ def deliver_alerts(db: Database) -> tuple[int, int]:
     return db.transaction(work)
 
 
-JOBS = {"sweep_clocks": sweep_clocks, "deliver_alerts": deliver_alerts}
+JOBS = {"fire_timers": fire_timers, "sweep_clocks": sweep_clocks, "deliver_alerts": deliver_alerts}

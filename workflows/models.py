@@ -97,6 +97,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
     process_version: Mapped[ProcessVersion] = relationship()
 

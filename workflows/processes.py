@@ -29,7 +29,8 @@ from .catalogue import BPMN_DIR, catalogue
 from .errors import InvalidProcess, NotFound
 from .forms import Field, fields_from_properties
 from .models import ProcessVersion
-from .scripting import ScriptRefused, compile_script
+from .scripting import ScriptRefused, compile_script, evaluate
+from .timer_events import WorkingDurationTimer, adopt_timers
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
 
@@ -147,6 +148,18 @@ def _check_scripts(spec: BpmnProcessSpec) -> None:
                 _check_expression(text, task_spec.bpmn_id)
 
 
+def _check_timer(task_spec) -> None:
+    """A timer's expression must compile; a literal duration must be a working-time duration."""
+    expression = task_spec.event_definition.expression
+    _check_expression(expression, task_spec.bpmn_id)
+    if isinstance(task_spec.event_definition, WorkingDurationTimer):
+        try:
+            value = evaluate(expression, {})
+        except Exception:  # depends on case data: checked when it runs
+            return
+        _check_duration(value if isinstance(value, str) else repr(value), task_spec.bpmn_id)
+
+
 def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
     """Read, validate and analyse one BPMN file holding one executable process."""
     tree = read_xml(content)
@@ -173,6 +186,8 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
     outcomes: dict[str, str] = {}
     for s in [spec, *subprocess_specs.values()]:
         _check_scripts(s)
+        for task_spec in adopt_timers(s.task_specs.values()):
+            _check_timer(task_spec)
         for task_spec in s.task_specs.values():
             props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
             if isinstance(task_spec, UserTask):

@@ -149,6 +149,18 @@ def _alert(session: Session, key: str, level: str, clock: SlaClock | None, assig
     return alert
 
 
+def escalation_alert(session: Session, case: Case, item: WorkItem, at: datetime) -> None:
+    """A work item a BPMN timer created (督办): the people it concerns hear of it."""
+    concerned = [f"role:{item.role}", f"department:{item.department}"]
+    alert = Alert(dedupe_key=f"item:{item.id}:escalation", level="escalation", case_id=case.id,
+                  case_no=case.case_no, step=item.step, department=item.department, concerned=concerned,
+                  message=f"督办：{case.case_no}「{item.name}」", at=at, created_at=now())
+    session.add(alert)
+    from .delivery import queue_deliveries
+
+    queue_deliveries(session, alert)
+
+
 @dataclass
 class SweepResult:
     warnings: int = 0

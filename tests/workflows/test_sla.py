@@ -230,6 +230,9 @@ def test_scheduler_once_after_downtime_records_each_missed_alert_once_at_its_tru
         ("registration", "warning", at(2026, 3, 9, 11)), ("registration", "breach", at(2026, 3, 9, 12)),
         ("seal", "warning", at(2026, 3, 9, 11)), ("seal", "breach", at(2026, 3, 9, 12)),
         ("case", "warning", at(2026, 3, 9, 16, 24)), ("case", "breach", at(2026, 3, 9, 18)),
+        # the seal's boundary timer (PT3H) made a 督办 task for the supervisors, with a PT2H clock of its own
+        ("escalate_seal", "escalation", at(2026, 3, 9, 12)),
+        ("escalate_seal", "warning", at(2026, 3, 9, 14)), ("escalate_seal", "breach", at(2026, 3, 9, 15)),
     ])
 
 
