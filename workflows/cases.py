@@ -96,9 +96,15 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
     version = latest_version(session, process_key)
     definition = definition_for(version)
     clean = validate(list(definition.start_fields), data, "data")
-    matter = catalogue().matters.get(matter_code) if matter_code else catalogue().matter_for_process(process_key)
-    if matter is None or matter.process != process_key:
-        raise InvalidInput(f"matter: {matter_code or '(none)'} is not a matter of process {process_key!r}")
+    if matter_code:
+        matter = catalogue().matters.get(matter_code)
+        if matter is None or matter.process != process_key:
+            raise InvalidInput(f"matter: {matter_code} is not a matter of process {process_key!r}")
+        code = matter.code
+    else:
+        matter = catalogue().matter_for_process(process_key)
+        # a process deployed before its catalogue entry still numbers its cases
+        code = matter.code if matter else process_key.upper().replace("_", "")[:12]
     budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
     try:
         with use_calendar(sla.working_calendar(session)):
@@ -106,9 +112,9 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
     except WorkflowException as exc:
         raise Conflict(f"the process could not start: {exc}") from None
     at = now()
-    case = Case(case_no=_next_case_no(session, matter.code),
+    case = Case(case_no=_next_case_no(session, code),
                 query_code="".join(secrets.choice(QUERY_ALPHABET) for _ in range(8)),
-                process_version_id=version.id, process_key=process_key, matter_code=matter.code,
+                process_version_id=version.id, process_key=process_key, matter_code=code,
                 status="received", applicant_type=person.type, applicant_name=person.name,
                 applicant_id_no=person.id_no, applicant_contact=person.contact, data=clean, budget=budget,
                 state=engine.dump(workflow), created_by=actor.username, created_at=at, updated_at=at)
