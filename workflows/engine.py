@@ -13,6 +13,7 @@ import threading
 import zlib
 from copy import deepcopy
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -41,18 +42,12 @@ class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
         if definition is None:
             raise ValueError("a workflow is restored with its process definition")
         workflow = self.target_class(definition.spec, definition.subprocess_specs, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], _uuid, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(_uuid(dct["root"]))
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
-
-
-def _uuid(value: str):
-    from uuid import UUID
-
-    return UUID(value)
 
 
 _CONFIG = deepcopy(DEFAULT_CONFIG)

@@ -46,6 +46,8 @@ def test_five_working_days_across_national_day_and_its_make_up_saturday():
     (at(2026, 2, 14, 17), "PT2H", at(2026, 2, 24, 10)),        # from the make-up day over nine days off
     (at(2026, 9, 30, 17), "PT2H", at(2026, 10, 8, 10)),        # National Day: Oct 1-7 off, Oct 8 is Thursday
     (at(2026, 10, 9, 17), "PT2H", at(2026, 10, 10, 10)),       # the make-up Saturday 10-10 counts
+    (at(2026, 9, 18, 17), "PT2H", at(2026, 9, 20, 10)),        # and the make-up Sunday 09-20 before it
+    (at(2026, 9, 18, 10), "P1D", at(2026, 9, 20, 18)),         # a day budget lands on that Sunday
     (at(2026, 10, 1, 10), "P1D", at(2026, 10, 8, 18)),         # accepted on a holiday
     (at(2025, 12, 31, 17), "PT3H", at(2026, 1, 4, 11)),        # New Year: Jan 1-3 off, Sun Jan 4 make-up
 ])

@@ -2,6 +2,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from workflows.catalogue import catalogue
+from workflows.errors import NotFound
 from workflows.models import ProcessVersion
 from workflows.processes import definition_for
 
@@ -50,6 +51,4 @@ def get_process(key: str):
         for version, count in _latest(session):
             if version.process_key == key:
                 return _describe(version, count)
-    from workflows.errors import NotFound
-
     raise NotFound(f"no process {key!r} is deployed")
