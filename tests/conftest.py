@@ -23,8 +23,10 @@ from workflows.db import Database
 from workflows.schema import upgrade
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = ("alert_deliveries, alerts, sla_clocks, pauses, audit_events, work_items, cases, case_sequences, "
-          "api_tokens, users, process_versions, calendar_days, calendar_years, office_hours, settings")
+TABLES = ", ".join([
+    "track_attempts", "attachments", "ratings", "form_submissions", "alert_deliveries", "alerts", "sla_clocks",
+    "pauses", "audit_events", "work_items", "cases", "case_sequences", "api_tokens", "users", "process_versions",
+    "calendar_days", "calendar_years", "office_hours", "settings"])
 
 
 def _backends() -> list[str]:

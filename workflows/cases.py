@@ -124,6 +124,10 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
     _audit(session, case, actor, "case.started",
            after={"status": case.status, "process": process_key, "version": version.version,
                   "applicant": person.as_dict(), "data": clean, "budget": budget})
+    if definition.case_clock == "start":
+        case.status = "in_progress"
+        if budget:
+            sla.start_clock(session, case, "case", budget, version.name, at=at)
     _sync_work_items(session, case, workflow, definition)
     return case
 

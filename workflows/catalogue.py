@@ -36,6 +36,7 @@ class Matter:
     fee: str
     legal_basis: str
     conditions: str
+    internal: bool = False  # not offered at the window (e.g. the bad-rating follow-up)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def promised_for(self, data: dict[str, Any]) -> str | None:
@@ -74,6 +75,7 @@ def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
             statutory_limit=m["statutory_limit"], promised_limit=m.get("promised_limit"),
             promised_limit_by=m.get("promised_limit_by"), promised_limits=m.get("promised_limits", {}),
             fee=m.get("fee", ""), legal_basis=m.get("legal_basis", ""), conditions=m.get("conditions", ""),
+            internal=bool(m.get("internal", False)),
             extra={k: v for k, v in m.items() if k not in known},
         )
     return Catalogue(departments, matters)

@@ -98,6 +98,10 @@ class Case(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revision: Mapped[int] = mapped_column(Integer, default=1)
     next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    # the material checklist at intake: {"received": [...], "missing": [...], "notice": "..."}
+    materials: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # 容缺受理: the day by which the missing minor materials must arrive, or the case ends
+    supplement_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
     process_version: Mapped[ProcessVersion] = relationship()
 
@@ -303,3 +307,56 @@ class AlertDelivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class FormSubmission(Base):
+    """A form's one-time token: a double-submitted form finds its token used and does not act twice."""
+
+    __tablename__ = "form_submissions"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    result: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+
+
+class Rating(Base):
+    """好差评: one rating per case, 1 (非常不满意) to 5 (非常满意)."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    followup_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+
+class Attachment(Base):
+    """An uploaded file, stored outside the web root under a generated name."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    work_item_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # supplement | step
+    original_name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+
+
+class TrackAttempt(Base):
+    """Applicant look-ups by address, for rate-limiting guesses at query codes."""
+
+    __tablename__ = "track_attempts"
+    __table_args__ = (Index("ix_track_attempts_ip_at", "ip", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    success: Mapped[bool] = mapped_column(default=False)

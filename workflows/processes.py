@@ -61,6 +61,9 @@ class ProcessDefinition:
     case_budget: str | None
     case_budget_expr: str | None
     outcomes: dict[str, str] = field(default_factory=dict)
+    # "acceptance" (default): the case clock starts when the window accepts (the first step is done);
+    # "start": it starts with the case (internal processes with no window step)
+    case_clock: str = "acceptance"
 
 
 def _hardened_parser() -> etree.XMLParser:
@@ -184,6 +187,7 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
     start_fields: tuple[Field, ...] = ()
     case_budget = case_budget_expr = None
     outcomes: dict[str, str] = {}
+    case_clock = "acceptance"
     for s in [spec, *subprocess_specs.values()]:
         _check_scripts(s)
         for task_spec in adopt_timers(s.task_specs.values()):
@@ -200,6 +204,9 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
                 except ValueError as exc:
                     raise _invalid(str(exc), task_spec.bpmn_id) from None
                 case_budget, case_budget_expr = props.get("case_budget"), props.get("case_budget_expr")
+                case_clock = props.get("case_clock", "acceptance")
+                if case_clock not in ("acceptance", "start"):
+                    raise _invalid("case_clock: acceptance or start", task_spec.bpmn_id)
                 if case_budget:
                     _check_duration(case_budget, task_spec.bpmn_id)
                 if case_budget_expr:
@@ -209,7 +216,7 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
     if not any(step.kind == "task" for step in steps.values()):
         raise InvalidProcess("the process has no user task: nothing for the hall to work")
     return ProcessDefinition(key, spec.description or key, spec, subprocess_specs, steps, start_fields,
-                             case_budget, case_budget_expr, outcomes)
+                             case_budget, case_budget_expr, outcomes, case_clock)
 
 
 def content_hash(content: bytes) -> str:

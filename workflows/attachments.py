@@ -1,0 +1,57 @@
+"""Uploaded files: checked type and size, stored outside the web root under a generated name.
+
+The name the browser gave is kept only as data; it never reaches the file system.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from timers.clock import now
+
+from .errors import InvalidInput
+from .models import Attachment, Case
+
+MAX_BYTES = int(os.environ.get("ONEWINDOW_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+# recognised by content, not by the name's extension
+SIGNATURES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+def upload_dir() -> Path:
+    path = Path(os.environ.get("ONEWINDOW_UPLOAD_DIR", "instance/uploads"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sniff(head: bytes) -> str | None:
+    return next((kind for magic, kind in SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def save(session: Session, case: Case, kind: str, filename: str, stream: BinaryIO, actor: str,
+         work_item_id: int | None = None) -> Attachment:
+    content = stream.read(MAX_BYTES + 1)
+    if len(content) > MAX_BYTES:
+        raise InvalidInput(f"{filename}: larger than {MAX_BYTES // (1024 * 1024)} MB")
+    if not content:
+        raise InvalidInput(f"{filename}: empty file")
+    content_type = sniff(content[:16])
+    if content_type is None:
+        raise InvalidInput(f"{filename}: only PDF, PNG or JPEG files are accepted")
+    stored = secrets.token_hex(16)
+    target = upload_dir() / stored
+    target.write_bytes(content)
+    display = Path(filename or "file").name[:200] or "file"
+    row = Attachment(case_id=case.id, work_item_id=work_item_id, kind=kind, original_name=display,
+                     stored_name=stored, content_type=content_type, size=len(content), uploaded_by=actor, at=now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def path_of(row: Attachment) -> Path:
+    return upload_dir() / row.stored_name

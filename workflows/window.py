@@ -1,0 +1,147 @@
+"""The service window's actions on a case as a whole: intake (受理 / 不予受理 / 补正 / 容缺受理),
+ending a case whose tolerated materials never came, delivering the result.
+
+Each action is one call in one transaction; the form token makes a double-submitted form harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from timers.clock import SHANGHAI, now
+
+from . import cases, sla
+from .catalogue import catalogue
+from .errors import Conflict, InvalidInput, NotFound
+from .models import Alert, Case, FormSubmission, WorkItem
+
+ACTIONS = ("accept", "refuse", "supplement", "tolerate")
+
+
+def used_token(session: Session, token: str | None) -> FormSubmission | None:
+    if not token:
+        return None
+    return session.get(FormSubmission, token)
+
+
+def spend_token(session: Session, token: str | None, actor: cases.Actor, result: str) -> None:
+    """Record the form token with what it produced; a second use then finds it (unique key)."""
+    if not token:
+        return
+    if len(token) > 64:
+        raise InvalidInput("form token too long")
+    try:
+        with session.begin_nested():
+            session.add(FormSubmission(token=token, actor=actor.username, result=result, at=now()))
+    except IntegrityError:
+        raise Conflict("this form was already submitted") from None
+
+
+def _open_item(session: Session, case: Case, step: str) -> WorkItem:
+    item = session.scalar(select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.step == step,
+                                                 WorkItem.state.in_(cases.OPEN_STATES)))
+    if item is None:
+        raise Conflict(f"case {case.case_no} has no open {step} step")
+    return item
+
+
+def intake(session: Session, matter_code: str, applicant: Any, data: Any, received: list[str],
+           missing: list[str], action: str, reason: str, actor: cases.Actor, deadline: date | None = None,
+           token: str | None = None) -> Case:
+    """收件 and the window's decision in one go."""
+    matter = catalogue().matters.get(matter_code)
+    if matter is None or matter.internal:
+        raise NotFound(f"no matter {matter_code}")
+    if action not in ACTIONS:
+        raise InvalidInput(f"action: one of {', '.join(ACTIONS)}")
+    listed = set(matter.materials.get("required", [])) | set(matter.materials.get("optional", []))
+    unknown = [m for m in [*received, *missing] if m not in listed]
+    if unknown:
+        raise InvalidInput(f"materials: {unknown[0]} is not on the checklist of {matter.code}")
+    reason = (reason or "").strip()
+    key = set(matter.materials.get("key", []))
+    if action == "accept" and set(matter.materials.get("required", [])) - set(received):
+        raise InvalidInput("materials: every required material must be received to accept (or choose 补正/容缺)",
+                           fields={"missing": "required materials not received"})
+    if action in ("refuse", "supplement") and not reason:
+        raise InvalidInput("reason: say why", fields={"reason": "required"})
+    if action == "supplement" and not missing:
+        raise InvalidInput("missing: tick every missing material at once (一次性告知)",
+                           fields={"missing": "required"})
+    if action == "tolerate":
+        if not missing:
+            raise InvalidInput("missing: 容缺受理 needs the missing minor materials", fields={"missing": "required"})
+        if key & set(missing):
+            raise InvalidInput(f"missing: {sorted(key & set(missing))[0]} is a key material; 容缺 is only for "
+                               "minor ones", fields={"missing": "key material"})
+        if deadline is None or deadline <= now().astimezone(SHANGHAI).date():
+            raise InvalidInput("deadline: a day after today", fields={"deadline": "required"})
+
+    case = cases.start_case(session, matter.process, applicant, data, actor, matter_code=matter.code)
+    spend_token(session, token, actor, case.case_no)
+    case.materials = {"received": received, "missing": missing, "notice": reason}
+    accept = _open_item(session, case, "accept")
+    if action == "accept":
+        cases.complete(session, accept.id, actor, {"decision": "accept"})
+    elif action == "refuse":
+        cases.complete(session, accept.id, actor, {"decision": "refuse", "reason": reason})
+    elif action == "supplement":
+        notice = "补正材料：" + "、".join(missing) + (f"。{reason}" if reason else "")
+        cases.pause(session, case.case_no, "supplement", notice[:500], actor)
+    else:
+        cases.complete(session, accept.id, actor, {"decision": "accept"})
+        case.supplement_due_at = datetime.combine(deadline, time(18), tzinfo=SHANGHAI)
+        case.materials = {**case.materials, "tolerated": missing, "deadline": deadline.isoformat()}
+    return case
+
+
+def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accept: bool = True) -> Case:
+    """The clerk has the missing materials: the clock resumes, and the case is accepted when it waited at intake."""
+    case = cases.get_case(session, case_no)
+    materials = dict(case.materials or {})
+    if case.status == "paused":
+        cases.resume(session, case_no, actor)
+    elif case.supplement_due_at is None:
+        raise Conflict(f"case {case_no} waits for no materials")
+    materials["received"] = sorted(set(materials.get("received", [])) | set(materials.get("missing", [])))
+    materials.pop("tolerated", None)
+    case.materials = {**materials, "missing": []}
+    case.supplement_due_at = None
+    if accept and case.status == "received":
+        cases.complete(session, _open_item(session, case, "accept").id, actor, {"decision": "accept"})
+    return case
+
+
+def terminate(session: Session, case: Case, reason: str, actor: cases.Actor) -> None:
+    """End a case outside its process (容缺 materials never came): items withdrawn, clocks stopped."""
+    at = now()
+    for item in session.scalars(select(WorkItem).where(WorkItem.case_id == case.id,
+                                                       WorkItem.state.in_(cases.OPEN_STATES))):
+        item.state, item.completed_at = "cancelled", at
+    sla.stop_clocks(session, case.id, cancelled=True)
+    before = case.status
+    case.status, case.outcome, case.completed_at, case.updated_at = "terminated", "terminated", at, at
+    case.next_timer_at = case.supplement_due_at = None
+    cases._audit(session, case, actor, "case.terminated", before={"status": before},
+                 after={"status": "terminated", "reason": reason})
+
+
+def expire_tolerated(session: Session) -> int:
+    """容缺受理 cases whose deadline passed without the materials end; the window is told."""
+    at = now()
+    due = session.scalars(select(Case).where(Case.supplement_due_at <= at,
+                                             Case.status.in_(("received", "in_progress", "paused")))
+                          .with_for_update()).all()
+    for case in due:
+        missing = "、".join((case.materials or {}).get("tolerated", []))
+        terminate(session, case, f"容缺材料逾期未补齐：{missing}", cases.SYSTEM)
+        session.add(Alert(dedupe_key=f"case:{case.id}:tolerance", level="terminated", case_id=case.id,
+                          case_no=case.case_no, department="window", concerned=["department:window",
+                                                                                 f"user:{case.created_by}"],
+                          message=f"容缺受理到期未补齐材料，办件 {case.case_no} 已终止", at=at, created_at=at))
+    return len(due)
