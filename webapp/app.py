@@ -1,27 +1,49 @@
-"""The composition root: one Flask app, one Database, the API."""
+"""The composition root: one Flask app, one Database, the API and the pages."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from timers.clock import clock
 from workflows.clock_store import sync_clock
 from workflows.db import Database
+from workflows.models import Setting
 
-from . import api, errors
+from . import api, errors, ui
+
+
+def _secret_key(db: Database) -> str:
+    """One key for every process and node of the deployment, kept in the database."""
+    def work(session):
+        row = session.get(Setting, "secret_key")
+        if row is None:
+            row = Setting(key="secret_key", value={"key": secrets.token_hex(32)})
+            session.add(row)
+        return row.value["key"]
+    return db.transaction(work)
 
 
 def create_app(config: dict[str, Any] | None = None, database: Database | None = None) -> Flask:
-    app = Flask(__name__)
-    app.config["JSON_AS_ASCII"] = False
+    app = Flask(__name__, static_folder="ui/static", template_folder="ui/templates")
     app.json.ensure_ascii = False
+    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # a form left open at the window all morning still submits
     if config:
         app.config.update(config)
     db = database or Database(app.config.get("DATABASE_URL"))
     app.extensions["onewindow.db"] = db
-    api.register(app)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(db)
+    csrf = CSRFProtect(app)
+    for blueprint in api.register(app):
+        csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
+    ui.register(app, csrf)
     errors.register(app)
 
     if clock.manual:
@@ -30,9 +52,5 @@ def create_app(config: dict[str, Any] | None = None, database: Database | None =
             # another process may have set the deployment's clock
             with db.read() as session:
                 sync_clock(session)
-
-    @app.get("/")
-    def index():
-        return jsonify({"service": "OneWindow 一窗通办", "api": "/api/v1", "openapi": "/api/v1/openapi.json"})
 
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from workflows.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidProcess, NotFound
@@ -24,10 +24,14 @@ def register(app: Flask) -> None:
     def _domain(exc: DomainError):
         status = getattr(exc, "http_status", None) or next(
             (s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        if not _is_api():
+            return _page(status, exc.message)
         return error_response(status, exc.code, exc.message, **exc.details)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        if not _is_api():
+            return _page(exc.code or 500, exc.description or exc.name)
         data = getattr(exc, "data", None) or {}
         fields = data.get("messages") or data.get("errors")
         message = data.get("message") or exc.description or exc.name
@@ -40,7 +44,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
+        if not _is_api():
+            return _page(500, "internal error; nothing was changed")
         return error_response(500, "internal_error", "an internal error occurred; nothing was changed")
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _page(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status
 
 
 def _flatten(messages, prefix: str = "") -> str:

@@ -29,6 +29,7 @@ SCORES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: 
 
 class TooManyAttempts(DomainError):
     code = "too_many_attempts"
+    http_status = 429
 
 
 def open_case(session: Session, case_no: str, query_code: str, ip: str) -> Case:

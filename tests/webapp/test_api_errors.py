@@ -165,7 +165,8 @@ def test_openapi_document(client):
 
 def test_list_processes(api):
     listed = api.get("/processes", "clerk").get_json()["processes"]
-    assert sorted(p["key"] for p in listed) == ["company_setup", "construction_permit", "property_registration"]
+    assert sorted(p["key"] for p in listed) == ["company_setup", "construction_permit", "property_registration",
+                                               "rating_followup"]
     company = next(p for p in listed if p["key"] == "company_setup")
     assert company["case_budget"] == "PT8H" and company["version"] == 1 and company["matter"] == "QYKB"
     seal = next(s for s in company["steps"] if s["id"] == "seal")

@@ -6,7 +6,8 @@ from flask_smorest import Api
 from . import alerts, auth, calendar, cases, clock, processes, work_items
 
 
-def register(app: Flask) -> Api:
+def register(app: Flask) -> list:
+    """Register the API; return its blueprints."""
     app.config.setdefault("API_TITLE", "OneWindow 一窗通办")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
@@ -14,6 +15,7 @@ def register(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})
-    for module in (auth, processes, cases, work_items, alerts, calendar, clock):
+    modules = (auth, processes, cases, work_items, alerts, calendar, clock)
+    for module in modules:
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
-    return api
+    return [module.blp for module in modules]

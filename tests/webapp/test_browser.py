@@ -1,0 +1,182 @@
+"""The company-setup journey in a real browser (Playwright driving Debian's Chromium).
+
+Intake with a 补正 round, the three departments in parallel, delivery, the applicant tracking it and
+rating it. Screenshots of the main pages go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO_PASSWORD
+
+CHROMIUM = os.environ.get("ONEWINDOW_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
+
+
+@pytest.fixture
+def server(deployed, db_url, tmp_path):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the browser journey runs on SQLite; PostgreSQL is covered by the API tests")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": db_url, "ONEWINDOW_DEV_SERVER": "1",
+           "ONEWINDOW_UPLOAD_DIR": str(tmp_path / "uploads")}
+    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port), "--no-scheduler"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(base + "/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync", "--disable-quic"])
+        yield chromium
+        chromium.close()
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def login(browser, base, username):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form button")
+    return page
+
+
+def test_company_setup_journey(server, browser, tmp_path):
+    base = server
+    public = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    public.goto(base + "/")
+    shot(public, "home")
+    public.click("text=企业开办“一件事”")
+    assert "办事指南" in public.inner_text("h1") and public.locator("svg.bpmn").count() == 1
+    shot(public, "guide")
+
+    # 1. intake with one required material missing → 补正, the notice lists it
+    clerk = login(browser, base, "clerk")
+    clerk.goto(base + "/intake/QYKB")
+    clerk.select_option("select[name=applicant_type]", "company")
+    clerk.fill("input[name=applicant_name]", "绵阳市示例科技有限公司")
+    clerk.fill("input[name=applicant_id_no]", "91350100M000100Y43")
+    clerk.fill("input[name=applicant_contact]", "0816-1234567")
+    materials = clerk.locator("table.materials tr")
+    for i in range(1, materials.count()):
+        row = materials.nth(i)
+        name = row.locator("td").first.inner_text()
+        if "住所使用证明" in name:
+            row.locator("input[name=missing]").check()
+        elif "如需" not in name:
+            row.locator("input[name=received]").check()
+    clerk.click("button[value=accept]")  # with a required material missing: refused with the error beside it
+    assert "every required material" in clerk.inner_text(".error")
+    assert clerk.locator("input[name=applicant_name]").input_value() == "绵阳市示例科技有限公司"  # nothing lost
+    clerk.fill("textarea[name=reason]", "请提供租赁合同及产权证明")
+    shot(clerk, "intake")
+    clerk.click("button[value=supplement]")
+    assert "补正材料通知书" in clerk.inner_text("h1")
+    case_no = clerk.inner_text("#case-no").strip()
+    code = clerk.inner_text("#query-code").strip()
+    assert "住所使用证明" in clerk.inner_text("article")
+    shot(clerk, "notice")
+
+    # 2. the applicant tracks it: a wrong code and an unknown case get the same answer
+    public.goto(base + "/track")
+    public.fill("input[name=case_no]", case_no)
+    public.fill("input[name=query_code]", "WRONGCOD")
+    public.click("form button")
+    wrong = public.inner_text(".error")
+    public.fill("input[name=case_no]", "2026QYKB999999")
+    public.fill("input[name=query_code]", code)
+    public.click("form button")
+    assert public.inner_text(".error") == wrong
+    public.fill("input[name=case_no]", case_no)
+    public.fill("input[name=query_code]", code)
+    public.click("form button")
+    assert "住所使用证明" in public.inner_text(".notice-box")
+    pdf = tmp_path / "lease.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n% lease contract\n")
+    public.set_input_files("input[type=file]", str(pdf))
+    public.click(".notice-box button")
+    assert "已提交 1 个文件" in public.inner_text(".flash")
+
+    # 3. the clerk confirms: the clock starts, the three departments get their steps
+    clerk.goto(f"{base}/cases/{case_no}")
+    assert "lease.pdf" in clerk.inner_text("body")
+    clerk.click("text=确认补正材料")
+    assert "办理中" in clerk.inner_text("h1")
+
+    # 4. the three departments work in parallel
+    for username, step, fields in (("samr", "企业设立登记", {"license_no": "LIC-2026-001"}),
+                                   ("police", "印章刻制", {"seal_no": "SEAL-77"}),
+                                   ("tax", "发票申领及涉税事项", {"taxpayer_no": "91350100M000100Y43"})):
+        page = login(browser, base, username)
+        page.goto(base + "/worklist")
+        row = page.locator("table.list tbody tr", has_text=case_no)
+        assert row.count() == 1 and step in row.inner_text()
+        if username == "police":
+            shot(page, "worklist")
+        row.locator("text=" + step).click()
+        for name, value in fields.items():
+            page.fill(f"input[name={name}]", value)
+        if username == "police":
+            shot(page, "work-item")
+        page.click("button.primary")
+        assert "已办结该环节" in page.inner_text(".flash")
+        page.context.close()
+
+    # 5. delivery at the window
+    clerk.goto(base + "/worklist")
+    clerk.locator("table.list tbody tr", has_text=case_no).locator("text=出件送达").click()
+    clerk.select_option("select[name=delivery_method]", "window")
+    clerk.click("button.primary")
+    assert "已办结" in clerk.inner_text("h1")
+    shot(clerk, "case")
+
+    # 6. the applicant sees it done and rates it; a bad rating opens a follow-up for the supervisors
+    public.goto(f"{base}/track/{case_no}")
+    assert public.locator("ol.tracker li.done").count() >= 6
+    public.check("input[name=score][value='2']")
+    public.fill("textarea[name=comment]", "等候时间较长")
+    shot(public, "progress")
+    public.click("form button.primary")
+    assert "感谢您的评价" in public.inner_text(".flash")
+    supervisor = login(browser, base, "supervisor")
+    supervisor.goto(base + "/worklist")
+    assert "回访" in supervisor.inner_text("table.list")
+
+    # 7. English on request
+    public.goto(base + "/?lang=en")
+    assert "Track" in public.inner_text("header")
+    shot(public, "home-en")
+

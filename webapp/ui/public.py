@@ -1,0 +1,106 @@
+"""Pages without an account: the service guide (办事指南) and the applicant's tracking (进度查询)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+
+from workflows import applicant_portal, diagram
+from workflows.catalogue import catalogue
+from workflows.errors import DomainError, NotFound
+from workflows.models import Case
+from workflows.processes import latest_version
+
+from .helpers import db, page
+
+bp = Blueprint("public", __name__)
+
+
+@bp.route("/")
+def home():
+    return page("home.html", matters=[m for m in catalogue().matters.values() if not m.internal])
+
+
+@bp.route("/guide/<code>")
+def guide(code: str):
+    matter = catalogue().matters.get(code)
+    if matter is None or matter.internal:
+        abort(404)
+    with db().read() as s:
+        version = latest_version(s, matter.process)
+        svg = diagram.render_svg(version.bpmn_xml, {}, version.name)
+    departments = [catalogue().departments[d] for d in matter.departments if d in catalogue().departments]
+    return page("guide.html", matter=matter, svg=svg, departments=departments)
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.route("/track", methods=["GET", "POST"])
+def track():
+    error = None
+    status = 200
+    if request.method == "POST":
+        case_no = request.form.get("case_no", "").strip().upper()
+        code = request.form.get("query_code", "")
+        try:
+            db().transaction(lambda s: applicant_portal.open_case(s, case_no, code, _client_ip()))
+        except applicant_portal.TooManyAttempts:
+            error, status = _("尝试次数过多，请 15 分钟后再试"), 429
+        except NotFound:
+            error, status = _("办件编号或查询码不正确"), 404
+        else:
+            session.setdefault("tracked", [])
+            session["tracked"] = [*session["tracked"][-9:], case_no]
+            return redirect(url_for("public.progress", case_no=case_no))
+    return page("track.html", status, error=error)
+
+
+def _tracked_case(s, case_no: str) -> Case:
+    if case_no not in session.get("tracked", []):
+        abort(404)
+    from sqlalchemy import select
+
+    case = s.scalar(select(Case).where(Case.case_no == case_no))
+    if case is None:
+        abort(404)
+    return case
+
+
+@bp.route("/track/<case_no>")
+def progress(case_no: str):
+    with db().read() as s:
+        case = _tracked_case(s, case_no)
+        view = applicant_portal.progress(s, case)
+        department_names = {c: d.name for c, d in catalogue().departments.items()}
+    return page("progress.html", p=view, departments=department_names, scores=applicant_portal.SCORES)
+
+
+@bp.post("/track/<case_no>/supply")
+def supply(case_no: str):
+    files = [(f.filename, f.stream) for f in request.files.getlist("files") if f and f.filename]
+
+    def work(s):
+        return applicant_portal.supply(s, _tracked_case(s, case_no), files)
+    try:
+        n = db().transaction(work)
+        flash(_("已提交 %(n)d 个文件，窗口核对后恢复计时", n=n), "ok")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("public.progress", case_no=case_no))
+
+
+@bp.post("/track/<case_no>/rate")
+def rate(case_no: str):
+    raw = request.form.get("score", "")
+
+    def work(s):
+        score = int(raw) if raw.isdigit() else 0
+        return applicant_portal.rate(s, _tracked_case(s, case_no), score, request.form.get("comment", ""))
+    try:
+        db().transaction(work)
+        flash(_("感谢您的评价"), "ok")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("public.progress", case_no=case_no))

@@ -1,0 +1,310 @@
+"""Staff pages: login, intake at the window, worklists, working a step, case pages and search."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import or_, select
+from werkzeug.security import check_password_hash
+
+from workflows import attachments, cases, diagram, engine, sla, window
+from workflows.catalogue import catalogue
+from workflows.errors import DomainError, Forbidden, InvalidInput
+from workflows.models import Alert, Attachment, Case, User, WorkItem
+from workflows.processes import definition_for, latest_version
+
+from .helpers import db, page, roles
+
+bp = Blueprint("staff", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        from . import StaffUser
+
+        username = request.form.get("username", "").strip()
+        with db().read() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            ok = user is not None and user.active and check_password_hash(user.password_hash,
+                                                                            request.form.get("password", ""))
+            if ok:
+                login_user(StaffUser(user))
+                target = request.args.get("next", "")
+                # only local paths: never an open redirect
+                return redirect(target if target.startswith("/") and not target.startswith("//")
+                                else url_for("staff.home"))
+        error = _("用户名或密码错误")
+    return page("login.html", 401 if error else 200, error=error)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    return redirect(url_for("public.home"))
+
+
+@bp.route("/work")
+@login_required
+def home():
+    if current_user.role == "clerk":
+        return redirect(url_for("staff.intake_matters"))
+    return redirect(url_for("staff.worklist"))
+
+
+# --- intake -----------------------------------------------------------------------------------
+def _matters():
+    return [m for m in catalogue().matters.values() if not m.internal]
+
+
+@bp.route("/intake")
+@roles("clerk")
+def intake_matters():
+    return page("intake_matters.html", matters=_matters())
+
+
+def _start_fields(matter):
+    with db().read() as session:
+        return definition_for(latest_version(session, matter.process)).start_fields
+
+
+@bp.route("/intake/<code>", methods=["GET", "POST"])
+@roles("clerk")
+def intake(code: str):
+    matter = catalogue().matters.get(code)
+    if matter is None or matter.internal:
+        abort(404)
+    fields = _start_fields(matter)
+    errors: dict[str, str] = {}
+    form = request.form
+    if request.method == "POST":
+        token = form.get("form_token")
+        with db().read() as session:
+            done = window.used_token(session, token)
+        if done is not None:  # the same form again (double click, back and resubmit): show what it made
+            return redirect(url_for("staff.receipt", case_no=done.result))
+        applicant = {k: form.get(f"applicant_{k}", "").strip() or None for k in ("type", "name", "id_no", "contact")}
+        data = {}
+        for f in fields:
+            raw = form.get(f"data_{f.name}", "").strip()
+            if raw:
+                data[f.name] = int(raw) if f.type == "integer" and raw.lstrip("-").isdigit() else raw
+        deadline = None
+        if form.get("deadline"):
+            try:
+                deadline = date.fromisoformat(form["deadline"])
+            except ValueError:
+                errors["deadline"] = _("日期格式为 YYYY-MM-DD")
+        action = form.get("action", "")
+        if not errors:
+            try:
+                case = db().transaction(lambda s: window.intake(
+                    s, code, applicant, data, form.getlist("received"), form.getlist("missing"), action,
+                    form.get("reason", ""), current_user.actor, deadline, token))
+                return redirect(url_for("staff.receipt", case_no=case.case_no))
+            except DomainError as exc:
+                errors = {str(k): str(v) for k, v in (exc.details.get("fields") or {}).items()}
+                errors.setdefault("_form", exc.message)
+    return page("intake.html", 400 if errors else 200, matter=matter, fields=fields, form=form, errors=errors)
+
+
+@bp.route("/cases/<case_no>/notice")
+@roles("clerk", "reviewer", "supervisor")
+def receipt(case_no: str):
+    with db().read() as session:
+        case = cases.get_case(session, case_no)
+        view = cases.case_view(session, case)
+        matter = catalogue().matters.get(case.matter_code)
+    return page("notice.html", case=case, view=view, matter=matter)
+
+
+# --- worklists --------------------------------------------------------------------------------
+def _clock_by_item(session, items):
+    ids = [i.id for i in items]
+    if not ids:
+        return {}
+    clocks = session.scalars(select(sla.SlaClock).where(sla.SlaClock.work_item_id.in_(ids),
+                                                       sla.SlaClock.state.in_(sla.ACTIVE))).all()
+    return {c.work_item_id: sla.view(session, c) for c in clocks}
+
+
+@bp.route("/worklist")
+@login_required
+def worklist():
+    which = request.args.get("view", "queue")
+    actor = current_user.actor
+    with db().read() as session:
+        query = cases.WorkItemQuery(state="active", limit=200,
+                                    assignee=actor.username if which == "mine" else None)
+        if actor.role == "supervisor":
+            query = cases.WorkItemQuery(state="active", role="supervisor", limit=200)
+        items, total = cases.list_work_items(session, query, actor)
+        views = _clock_by_item(session, items)
+        case_status = dict(session.execute(select(Case.case_no, Case.status).where(
+            Case.case_no.in_({i.case_no for i in items}))).all()) if items else {}
+    # the least time left first; items without a clock last
+    items.sort(key=lambda i: (views[i.id].left_minutes if i.id in views and views[i.id].left_minutes is not None
+                              else 10 ** 9, i.created_at))
+    return page("worklist.html", items=items, views=views, which=which, total=total, case_status=case_status)
+
+
+@bp.post("/items/<int:item_id>/claim")
+@login_required
+def claim(item_id: int):
+    _act(lambda s: cases.claim(s, item_id, current_user.actor), _("已领取"))
+    return redirect(request.referrer or url_for("staff.worklist"))
+
+
+@bp.post("/items/<int:item_id>/release")
+@login_required
+def release(item_id: int):
+    _act(lambda s: cases.release(s, item_id, current_user.actor), _("已退回队列"))
+    return redirect(request.referrer or url_for("staff.worklist"))
+
+
+def _act(work, done_message: str) -> bool:
+    try:
+        db().transaction(work)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return False
+    flash(done_message, "ok")
+    return True
+
+
+# --- working a step ---------------------------------------------------------------------------
+@bp.route("/items/<int:item_id>", methods=["GET", "POST"])
+@login_required
+def work_item(item_id: int):
+    actor = current_user.actor
+    errors: dict[str, str] = {}
+    with db().read() as session:
+        try:
+            item = cases.get_work_item(session, item_id, actor)
+        except Forbidden:
+            abort(403)
+        step = definition_for(item.case.process_version).steps[item.step]
+        case_no = item.case_no
+    if request.method == "POST":
+        form = request.form
+        token = form.get("form_token")
+        with db().read() as session:
+            if window.used_token(session, token) is not None:
+                return redirect(url_for("staff.case_page", case_no=case_no))
+        data = {}
+        for f in step.fields:
+            raw = form.get(f.name, "")
+            if f.type == "boolean":
+                data[f.name] = raw == "on"
+            elif raw.strip():
+                if f.type == "integer":
+                    try:
+                        data[f.name] = int(raw)
+                    except ValueError:
+                        errors[f.name] = _("请输入整数")
+                elif f.type == "number":
+                    try:
+                        data[f.name] = float(raw)
+                    except ValueError:
+                        errors[f.name] = _("请输入数字")
+                else:
+                    data[f.name] = raw
+        files = [f for f in request.files.getlist("files") if f and f.filename]
+        if not errors:
+            def work(session):
+                window.spend_token(session, token, actor, case_no)
+                done = cases.complete(session, item_id, actor, data)
+                case = session.get(Case, done.case_id)
+                for upload in files:
+                    attachments.save(session, case, "step", upload.filename, upload.stream, actor.username,
+                                     work_item_id=item_id)
+                return done
+            try:
+                db().transaction(work)
+                flash(_("已办结该环节"), "ok")
+                return redirect(url_for("staff.case_page", case_no=case_no))
+            except DomainError as exc:
+                errors = {str(k): str(v) for k, v in (exc.details.get("fields") or {}).items()}
+                errors.setdefault("_form", exc.message)
+    with db().read() as session:
+        item = session.get(WorkItem, item_id)
+        case = session.get(Case, item.case_id)
+        view = cases.case_view(session, case)
+    return page("work_item.html", 400 if errors else 200, item=item, step=step, case=case, view=view,
+                errors=errors, form=request.form)
+
+
+@bp.post("/cases/<case_no>/pause")
+@login_required
+def pause(case_no: str):
+    _act(lambda s: cases.pause(s, case_no, request.form.get("kind"), request.form.get("reason", ""),
+                               current_user.actor), _("已挂起，计时暂停"))
+    return redirect(url_for("staff.case_page", case_no=case_no))
+
+
+@bp.post("/cases/<case_no>/resume")
+@login_required
+def resume(case_no: str):
+    _act(lambda s: cases.resume(s, case_no, current_user.actor), _("已恢复，计时继续"))
+    return redirect(url_for("staff.case_page", case_no=case_no))
+
+
+@bp.post("/cases/<case_no>/confirm-supplement")
+@roles("clerk")
+def confirm_supplement(case_no: str):
+    _act(lambda s: window.confirm_supplement(s, case_no, current_user.actor), _("补正材料已确认"))
+    return redirect(url_for("staff.case_page", case_no=case_no))
+
+
+# --- case pages -------------------------------------------------------------------------------
+@bp.route("/cases")
+@roles("clerk", "reviewer", "supervisor")
+def search():
+    q = request.args.get("q", "").strip()
+    status = request.args.get("status", "")
+    rows = []
+    with db().read() as session:
+        stmt = select(Case).order_by(Case.created_at.desc()).limit(100)
+        if q:
+            stmt = stmt.where(or_(Case.case_no == q.upper(), Case.applicant_name.contains(q),
+                                  Case.applicant_id_no == q.upper()))
+        if status:
+            stmt = stmt.where(Case.status == status)
+        rows = session.scalars(stmt).all()
+    return page("search.html", rows=rows, q=q, status=status)
+
+
+@bp.route("/cases/<case_no>")
+@roles("clerk", "reviewer", "supervisor")
+def case_page(case_no: str):
+    with db().read() as session:
+        case = cases.get_case(session, case_no)
+        view = cases.case_view(session, case)
+        definition = definition_for(case.process_version)
+        workflow = engine.load(case.state, definition)
+        svg = diagram.render_svg(case.process_version.bpmn_xml, diagram.case_states(workflow),
+                                 case.process_version.name)
+        files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
+        alerts = session.scalars(select(Alert).where(Alert.case_id == case.id).order_by(Alert.at)).all()
+        matter = catalogue().matters.get(case.matter_code)
+    return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
+                steps=definition.steps)
+
+
+@bp.route("/attachments/<int:attachment_id>")
+@roles("clerk", "reviewer", "supervisor")
+def attachment(attachment_id: int):
+    with db().read() as session:
+        row = session.get(Attachment, attachment_id)
+        if row is None:
+            abort(404)
+    return send_file(attachments.path_of(row), mimetype=row.content_type, as_attachment=True,
+                     download_name=row.original_name)
+
+
+__all__ = ["bp", "InvalidInput"]
