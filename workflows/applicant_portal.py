@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from timers.clock import now
 
 from . import attachments, cases, sla
-from .errors import Conflict, DomainError, InvalidInput, NotFound
+from .errors import Conflict, DomainError, InvalidInput
 from .models import Alert, Case, Pause, Rating, TrackAttempt
 
 WINDOW = timedelta(minutes=15)
@@ -32,7 +32,9 @@ class TooManyAttempts(DomainError):
     http_status = 429
 
 
-def open_case(session: Session, case_no: str, query_code: str, ip: str) -> Case:
+def open_case(session: Session, case_no: str, query_code: str, ip: str) -> Case | None:
+    """The case when number and code match, else None — with the attempt recorded either way, so the
+    caller commits it (a raised error would roll the record of a failed guess back)."""
     since = now() - WINDOW
     failures = session.scalar(select(func.count()).select_from(TrackAttempt).where(
         TrackAttempt.ip == ip, TrackAttempt.at >= since, TrackAttempt.success.is_(False))) or 0
@@ -42,9 +44,7 @@ def open_case(session: Session, case_no: str, query_code: str, ip: str) -> Case:
     ok = case is not None and hmac.compare_digest(case.query_code, (query_code or "").strip().upper())
     session.add(TrackAttempt(ip=ip[:64], at=now(), success=ok))
     session.execute(delete(TrackAttempt).where(TrackAttempt.at < now() - timedelta(days=1)))
-    if not ok:
-        raise NotFound("no case with this number and query code")
-    return case
+    return case if ok else None
 
 
 @dataclass

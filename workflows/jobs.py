@@ -8,7 +8,7 @@ import socket
 
 from timers.clock import now
 
-from . import cases, delivery, sla
+from . import cases, delivery, sla, window
 from .clock_store import sync_clock
 from .db import Database
 from .models import Setting
@@ -60,6 +60,14 @@ def fire_timers(db: Database) -> int:
     return total
 
 
+def expire_tolerated(db: Database) -> int:
+    """容缺受理 cases whose materials never came by the deadline end."""
+    def work(session):
+        sync_clock(session)
+        return window.expire_tolerated(session)
+    return db.transaction(work)
+
+
 def deliver_alerts(db: Database) -> tuple[int, int]:
     def work(session):
         sync_clock(session)
@@ -69,4 +77,5 @@ def deliver_alerts(db: Database) -> tuple[int, int]:
     return db.transaction(work)
 
 
-JOBS = {"fire_timers": fire_timers, "sweep_clocks": sweep_clocks, "deliver_alerts": deliver_alerts}
+JOBS = {"fire_timers": fire_timers, "sweep_clocks": sweep_clocks, "expire_tolerated": expire_tolerated,
+        "deliver_alerts": deliver_alerts}

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from workflows import applicant_portal, diagram
 from workflows.catalogue import catalogue
-from workflows.errors import DomainError, NotFound
+from workflows.errors import DomainError
 from workflows.models import Case
 from workflows.processes import latest_version
 
@@ -45,12 +45,12 @@ def track():
         case_no = request.form.get("case_no", "").strip().upper()
         code = request.form.get("query_code", "")
         try:
-            db().transaction(lambda s: applicant_portal.open_case(s, case_no, code, _client_ip()))
+            found = db().transaction(lambda s: applicant_portal.open_case(s, case_no, code, _client_ip()))
         except applicant_portal.TooManyAttempts:
             error, status = _("尝试次数过多，请 15 分钟后再试"), 429
-        except NotFound:
-            error, status = _("办件编号或查询码不正确"), 404
         else:
+            if found is None:
+                return page("track.html", 404, error=_("办件编号或查询码不正确"))
             session.setdefault("tracked", [])
             session["tracked"] = [*session["tracked"][-9:], case_no]
             return redirect(url_for("public.progress", case_no=case_no))

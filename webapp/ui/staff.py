@@ -276,7 +276,7 @@ def search():
         if status:
             stmt = stmt.where(Case.status == status)
         rows = session.scalars(stmt).all()
-    return page("search.html", rows=rows, q=q, status=status)
+    return page("search.html", rows=rows, q=q, status_filter=status)
 
 
 @bp.route("/cases/<case_no>")
