@@ -141,7 +141,16 @@ def test_tolerated_intake_ends_the_case_when_the_deadline_passes(app, deployed, 
         case = s.scalar(select(Case))
         assert case.status == "terminated"
         assert {i.state for i in s.scalars(select(WorkItem).where(WorkItem.step != "accept"))} == {"cancelled"}
-        assert s.scalar(select(Alert).where(Alert.level == "terminated")).concerned[0] == "department:window"
+        notice = s.scalar(select(Alert).where(Alert.level == "terminated"))
+        assert notice.concerned[0] == "department:window"
+    # the window is told on its worklist, and can acknowledge it
+    clerk = Browser(app, "clerk")  # a fresh login: the old session's clock moved on
+    html = clerk.get("/worklist").get_data(as_text=True)
+    assert "已终止" in html
+    r = clerk.post_form("/worklist", f"/alerts/{notice.id}/acknowledge", comment="已电话告知")
+    assert r.status_code == 302
+    with deployed.read() as s:
+        assert s.get(Alert, notice.id).acknowledged_by == "clerk"
 
 
 def test_tracking_same_answer_for_wrong_code_and_unknown_case_and_rate_limit(app):

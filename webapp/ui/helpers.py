@@ -47,6 +47,18 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["form_token"] = form_token
     app.jinja_env.globals["COLOURS"] = COLOURS
     app.jinja_env.globals["STATUSES"] = STATUSES
+    app.jinja_env.globals["department_name"] = department_name
+
+
+def department_name(code: str | None) -> str:
+    from flask import g
+
+    from workflows.catalogue import catalogue
+
+    dept = catalogue().departments.get(code or "")
+    if dept is None:
+        return code or ""
+    return dept.name_en if getattr(g, "lang", "zh") == "en" else dept.name
 
 
 def roles(*allowed: str):

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import or_, select
 from werkzeug.security import check_password_hash
 
-from workflows import attachments, cases, diagram, engine, sla, window
+from workflows import alerts, attachments, cases, diagram, engine, sla, window
 from workflows.catalogue import catalogue
 from workflows.errors import DomainError, Forbidden, InvalidInput
 from workflows.models import Alert, Attachment, Case, User, WorkItem
@@ -147,10 +147,21 @@ def worklist():
         views = _clock_by_item(session, items)
         case_status = dict(session.execute(select(Case.case_no, Case.status).where(
             Case.case_no.in_({i.case_no for i in items}))).all()) if items else {}
+    with db().read() as session:
+        notes, _count = alerts.list_alerts(session, alerts.AlertQuery(acknowledged=False, limit=20), actor)
     # the least time left first; items without a clock last
     items.sort(key=lambda i: (views[i.id].left_minutes if i.id in views and views[i.id].left_minutes is not None
                               else 10 ** 9, i.created_at))
-    return page("worklist.html", items=items, views=views, which=which, total=total, case_status=case_status)
+    return page("worklist.html", items=items, views=views, which=which, total=total, case_status=case_status,
+                notes=notes)
+
+
+@bp.post("/alerts/<int:alert_id>/acknowledge")
+@login_required
+def acknowledge(alert_id: int):
+    comment = request.form.get("comment", "").strip()[:1000] or None
+    _act(lambda s: alerts.acknowledge(s, alert_id, current_user.actor, comment), _("已确认提醒"))
+    return redirect(url_for("staff.worklist"))
 
 
 @bp.post("/items/<int:item_id>/claim")
@@ -242,8 +253,12 @@ def work_item(item_id: int):
 @bp.post("/cases/<case_no>/pause")
 @login_required
 def pause(case_no: str):
-    _act(lambda s: cases.pause(s, case_no, request.form.get("kind"), request.form.get("reason", ""),
-                               current_user.actor), _("已挂起，计时暂停"))
+    reason = request.form.get("reason", "").strip()
+    expected = request.form.get("expected_days", "").strip()
+    if reason and expected.isdigit():
+        reason = f"{reason}（预计 {int(expected)} 个工作日）"
+    _act(lambda s: cases.pause(s, case_no, request.form.get("kind"), reason, current_user.actor),
+         _("已挂起，计时暂停"))
     return redirect(url_for("staff.case_page", case_no=case_no))
 
 
