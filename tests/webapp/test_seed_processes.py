@@ -36,7 +36,7 @@ def test_company_setup_parallel_branches_to_delivery(api):
     api.complete(items["seal"], "police", {"seal_no": "SEAL-001"})
     api.complete(items["invoice"], "tax", {"taxpayer_no": "91350100M000100Y43", "invoices_issued": 25})
     assert sorted(api.open_items(case["case_no"])) == ["registration"]
-    api.complete(items["registration"], "samr", {"license_no": "LIC-42", "opinion": "准予设立"})
+    api.complete(items["registration"], "samr", {"approval": "approve", "license_no": "LIC-42", "opinion": "准予设立"})
 
     items = api.open_items(case["case_no"])
     assert list(items) == ["deliver"]
@@ -53,6 +53,20 @@ def test_company_setup_parallel_branches_to_delivery(api):
     assert actions[0] == "case.started" and actions.count("work_item.completed") == 5
     last = done["history"][-1]
     assert last["before"]["open_steps"] == ["deliver"] and last["after"]["status"] == "completed"
+
+
+def test_company_setup_rejected_by_registration_is_delivered_and_ends_rejected(api):
+    case = api.start("company_setup")
+    accept(api, case["case_no"])
+    items = api.open_items(case["case_no"])
+    r = api.post(f"/work-items/{items['registration']['id']}/complete", "samr", json={"data": {"opinion": "x"}})
+    assert r.status_code == 400 and "approval" in r.get_json()["message"]
+    api.complete(items["registration"], "samr", {"approval": "reject", "opinion": "经营范围涉及前置许可"})
+    api.complete(items["seal"], "police", {"seal_no": "S"})
+    api.complete(items["invoice"], "tax", {"taxpayer_no": "T"})
+    api.complete(api.open_items(case["case_no"])["deliver"], "clerk", {"delivery_method": "mail"})
+    done = api.get(f"/cases/{case['case_no']}").get_json()
+    assert (done["status"], done["outcome"]) == ("completed", "rejected")
 
 
 def test_company_setup_refused_at_the_window(api):

@@ -137,7 +137,7 @@ def test_company_setup_seal_step_warns_and_breaches_at_the_right_instants(deploy
 
     move(database, at(2026, 2, 13, 16))
     work = items(database, case.id)
-    complete(database, work["registration"], SAMR, {"license_no": "L"})
+    complete(database, work["registration"], SAMR, {"approval": "approve", "license_no": "L"})
     complete(database, work["invoice"], TAX, {"taxpayer_no": "T"})
 
     move(database, at(2026, 2, 13, 16, 59))
