@@ -9,22 +9,17 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from timers.clock import clock
+from workflows import settings
 from workflows.clock_store import sync_clock
 from workflows.db import Database
-from workflows.models import Setting
 
 from . import api, errors, ui
 
 
 def _secret_key(db: Database) -> str:
     """One key for every process and node of the deployment, kept in the database."""
-    def work(session):
-        row = session.get(Setting, "secret_key")
-        if row is None:
-            row = Setting(key="secret_key", value={"key": secrets.token_hex(32)})
-            session.add(row)
-        return row.value["key"]
-    return db.transaction(work)
+    return db.transaction(
+        lambda session: settings.get_or_create(session, "secret_key", {"key": secrets.token_hex(32)})["key"])
 
 
 def create_app(config: dict[str, Any] | None = None, database: Database | None = None) -> Flask:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from timers.calendar import CalendarMissing, OfficeHours, WorkingCalendar, official_schedule
 from timers.clock import now
 
+from . import settings
 from .errors import InvalidInput, NotFound
 from .models import CalendarDay, CalendarYear, OfficeHoursRule, Setting
 
@@ -30,12 +31,7 @@ def _version(session: Session) -> int:
 
 
 def _bump(session: Session) -> None:
-    row = session.get(Setting, VERSION_KEY)
-    if row is None:
-        session.add(Setting(key=VERSION_KEY, value={"v": 1}))
-    else:
-        row.value = {"v": int(row.value.get("v", 0)) + 1}
-    session.flush()
+    settings.put(session, VERSION_KEY, {"v": _version(session) + 1})
 
 
 def working_calendar(session: Session) -> WorkingCalendar:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from timers.clock import ClockNotSettable, clock
 
+from . import settings
 from .errors import Forbidden, InvalidInput
 from .models import Setting
 
@@ -23,12 +24,7 @@ def set_clock(session: Session, instant: datetime, frozen: bool = False) -> date
         clock.set(instant, frozen=frozen)
     except ClockNotSettable as exc:
         raise Forbidden(str(exc)) from None
-    row = session.get(Setting, KEY)
-    if row is None:
-        session.add(Setting(key=KEY, value=clock.state()))
-    else:
-        row.value = clock.state()
-    session.flush()
+    settings.put(session, KEY, clock.state())
     return clock.now()
 
 

@@ -1,7 +1,8 @@
 """Step forms: the fields a BPMN task declares, and checking what a user submits against them.
 
 A task declares a field with a spiffworkflow property `field:NAME` whose value is
-`TYPE [required]`, TYPE one of string, text, integer, number, boolean, date or choice(a,b,...).
+`TYPE [required]`, TYPE one of string, text, integer, number, boolean, date or choice(a,b,...);
+a choice option may carry its label as `value:label`. A property `label:NAME` names the field for people.
 """
 
 from __future__ import annotations
@@ -25,29 +26,39 @@ class Field:
     type: str
     required: bool = False
     options: tuple[str, ...] = ()
+    label: str = ""
+    option_labels: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required}
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required,
+                               "label": self.label or self.name}
         if self.options:
             out["options"] = list(self.options)
+            out["option_labels"] = dict(zip(self.options, self.option_labels, strict=True))
         return out
 
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        return list(zip(self.options, self.option_labels, strict=True))
 
-def parse_field(name: str, spec: str) -> Field:
+
+def parse_field(name: str, spec: str, label: str = "") -> Field:
     if not _NAME.match(name):
         raise ValueError(f"field name {name!r} is not an identifier")
     match = _SPEC.match(spec)
     if not match or match["type"] not in TYPES:
         raise ValueError(f"field {name!r}: cannot read {spec!r} (expected one of {', '.join(TYPES)})")
-    options = tuple(o.strip() for o in (match["options"] or "").split(",") if o.strip())
+    pairs = [o.strip().split(":", 1) for o in (match["options"] or "").split(",") if o.strip()]
+    options = tuple(p[0].strip() for p in pairs)
+    labels = tuple((p[1] if len(p) == 2 else p[0]).strip() for p in pairs)
     if match["type"] == "choice" and not options:
         raise ValueError(f"field {name!r}: choice() needs options")
-    return Field(name, match["type"], bool(match["required"]), options)
+    return Field(name, match["type"], bool(match["required"]), options, label, labels)
 
 
 def fields_from_properties(properties: dict[str, str]) -> list[Field]:
-    return [parse_field(key[len("field:"):], value) for key, value in properties.items()
-            if key.startswith("field:")]
+    return [parse_field(key[len("field:"):], value, properties.get("label:" + key[len("field:"):], ""))
+            for key, value in properties.items() if key.startswith("field:")]
 
 
 def _coerce(f: Field, value: Any) -> Any:

@@ -8,20 +8,14 @@ import socket
 
 from timers.clock import now
 
-from . import cases, delivery, sla, window
+from . import cases, delivery, settings, sla, window
 from .clock_store import sync_clock
 from .db import Database
-from .models import Setting
 
 
 def _heartbeat(session, job: str) -> None:
-    key = f"heartbeat:{job}"
-    value = {"at": now().isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
-    row = session.get(Setting, key)
-    if row is None:
-        session.add(Setting(key=key, value=value))
-    else:
-        row.value = value
+    settings.put(session, f"heartbeat:{job}",
+                 {"at": now().isoformat(), "host": socket.gethostname(), "pid": os.getpid()})
 
 
 SWEEP_BATCH = int(os.environ.get("ONEWINDOW_SWEEP_BATCH", "2000"))

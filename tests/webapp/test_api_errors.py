@@ -171,4 +171,4 @@ def test_list_processes(api):
     assert company["case_budget"] == "PT8H" and company["version"] == 1 and company["matter"] == "QYKB"
     seal = next(s for s in company["steps"] if s["id"] == "seal")
     assert seal["department"] == "police" and seal["budget"] == "PT3H"
-    assert {"name": "seal_no", "type": "string", "required": True} in seal["fields"]
+    assert {"name": "seal_no", "type": "string", "required": True, "label": "印章编码"} in seal["fields"]

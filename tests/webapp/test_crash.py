@@ -22,7 +22,8 @@ from workflows.integrity import all_problems
 from workflows.models import WorkItem
 
 pytestmark = pytest.mark.slow
-DATA = {"registration": {"approval": "approve", "license_no": "L"}, "seal": {"seal_no": "S"}, "invoice": {"taxpayer_no": "T"}}
+DATA = {"registration": {"approval": "approve", "license_no": "L"}, "seal": {"seal_no": "S"},
+        "invoice": {"taxpayer_no": "T"}}
 USERS = {"registration": "samr", "seal": "police", "invoice": "tax"}
 
 

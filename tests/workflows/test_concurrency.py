@@ -14,7 +14,8 @@ from workflows.models import AuditEvent, Case, WorkItem
 REVIEWERS = {"registration": cases.Actor("samr", "reviewer", "samr"),
              "seal": cases.Actor("police", "reviewer", "police"),
              "invoice": cases.Actor("tax", "reviewer", "tax")}
-DATA = {"registration": {"approval": "approve", "license_no": "L"}, "seal": {"seal_no": "S"}, "invoice": {"taxpayer_no": "T"}}
+DATA = {"registration": {"approval": "approve", "license_no": "L"}, "seal": {"seal_no": "S"},
+        "invoice": {"taxpayer_no": "T"}}
 
 
 def _accepted_case(database) -> int:
@@ -60,7 +61,8 @@ def test_parallel_branches_completed_at_the_same_moment_all_land(deployed):
             assert steps == {"accept": "completed", "registration": "completed", "seal": "completed",
                              "invoice": "completed", "deliver": "open"}, steps
             assert case.status == "in_progress"
-            assert case.data == {"decision": "accept", "approval": "approve", "license_no": "L", "seal_no": "S", "taxpayer_no": "T"}
+            assert case.data == {"decision": "accept", "approval": "approve", "license_no": "L", "seal_no": "S",
+                                 "taxpayer_no": "T"}
             assert s.scalar(select(func.count()).select_from(AuditEvent).where(
                 AuditEvent.case_id == case_id, AuditEvent.action == "work_item.completed")) == 4
         assert all_problems(s) == []
