@@ -13,7 +13,7 @@ from workflows import settings
 from workflows.clock_store import sync_clock
 from workflows.db import Database
 
-from . import api, errors, ui
+from . import api, errors, health, ui
 
 
 def _secret_key(db: Database) -> str:
@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None, database: Database | None =
     for blueprint in api.register(app):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, not cookies
     ui.register(app, csrf)
+    health.register(app)
     errors.register(app)
 
     if clock.manual:

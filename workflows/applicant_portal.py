@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from timers.clock import now
 
-from . import attachments, cases, sla
+from . import attachments, cases
 from .errors import Conflict, DomainError, InvalidInput
 from .models import Alert, Case, Pause, Rating, TrackAttempt
 
@@ -117,6 +117,4 @@ def rate(session: Session, case: Case, score: int, comment: str) -> Rating:
                                     {"rated_case_no": case.case_no, "score": score, "comment": comment,
                                      "followup_days": FOLLOWUP_DAYS}, cases.SYSTEM)
         rating.followup_case_id = followup.id
-        for item in session.scalars(select(cases.WorkItem).where(cases.WorkItem.case_id == followup.id)):
-            sla.escalation_alert(session, followup, item, rating.at)
     return rating

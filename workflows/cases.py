@@ -164,6 +164,8 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
     if withdrawn:
         sla.stop_clocks(session, case.id, task_ids=withdrawn, cancelled=True)
     for item in created:
+        if item.role == "supervisor":  # 督办 and follow-ups: the supervisors hear of them at once
+            sla.escalation_alert(session, case, item, at)
         if item.budget:
             sla.start_clock(session, case, "step", item.budget, item.name, step=item.step, task_id=item.task_id,
                             item=item, department=item.department, at=at)
@@ -299,9 +301,7 @@ def _settle(session: Session, case: Case, workflow, definition: ProcessDefinitio
 
 
 def fire_due_timers(session: Session, batch: int = 200) -> int:
-    """Fire the BPMN timers that have fallen due; return how many cases moved on.
-
-    A work item created by a timer (e.g. 督办, an escalation for the supervisors) raises an alert."""
+    """Fire the BPMN timers that have fallen due; return how many cases moved on."""
     at = now()
     stmt = (select(Case).where(Case.next_timer_at <= at, Case.status.in_(("received", "in_progress")))
             .order_by(Case.next_timer_at).limit(batch))
@@ -324,14 +324,11 @@ def fire_due_timers(session: Session, batch: int = 200) -> int:
             case.next_timer_at = None
             continue
         previous = case.next_timer_at
-        created = _settle(session, case, workflow, definition, at)
-        if case.next_timer_at == previous and not created:
+        if not _settle(session, case, workflow, definition, at) and case.next_timer_at == previous:
             continue  # nothing fell due after all (e.g. another process's clock ran ahead)
         fired += 1
         _audit(session, case, SYSTEM, "timer.fired", before=before,
                after={"status": case.status, "open_steps": _open_steps(session, case)})
-        for item in created:
-            sla.escalation_alert(session, case, item, at)
     return fired
 
 

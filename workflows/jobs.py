@@ -36,7 +36,7 @@ def sweep_clocks(db: Database) -> sla.SweepResult:
         total.breaches += result.breaches
         if result.warnings + result.breaches == 0:
             break
-    db.transaction(lambda session: _heartbeat(session, "sweep"))
+    db.transaction(lambda session: _heartbeat(session, "sweep_clocks"))
     return total
 
 
@@ -50,7 +50,7 @@ def fire_timers(db: Database) -> int:
 
     while (fired := db.transaction(batch)) > 0:
         total += fired
-    db.transaction(lambda session: _heartbeat(session, "timers"))
+    db.transaction(lambda session: _heartbeat(session, "fire_timers"))
     return total
 
 
@@ -58,7 +58,9 @@ def expire_tolerated(db: Database) -> int:
     """容缺受理 cases whose materials never came by the deadline end."""
     def work(session):
         sync_clock(session)
-        return window.expire_tolerated(session)
+        expired = window.expire_tolerated(session)
+        _heartbeat(session, "expire_tolerated")
+        return expired
     return db.transaction(work)
 
 
@@ -66,7 +68,7 @@ def deliver_alerts(db: Database) -> tuple[int, int]:
     def work(session):
         sync_clock(session)
         result = delivery.deliver_due(session)
-        _heartbeat(session, "deliver")
+        _heartbeat(session, "deliver_alerts")
         return result
     return db.transaction(work)
 

@@ -224,11 +224,17 @@ class SlaClock(Base):
         Index("ix_sla_clocks_state_warn", "state", "warn_at"),
         Index("ix_sla_clocks_state_due", "state", "due_at"),
         Index("ix_sla_clocks_case", "case_id", "scope"),
+        Index("ix_sla_clocks_department_state_due", "department", "state", "due_at"),
+        Index("ix_sla_clocks_process_state_due", "process_key", "state", "due_at"),
+        Index("ix_sla_clocks_scope_stopped", "scope", "stopped_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     case_no: Mapped[str] = mapped_column(String(40))
+    # copied from the case so the board filters without a join
+    process_key: Mapped[str | None] = mapped_column(String(100))
+    matter_code: Mapped[str | None] = mapped_column(String(40))
     scope: Mapped[str] = mapped_column(String(10))  # case | stage | step
     step: Mapped[str | None] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
@@ -247,6 +253,8 @@ class SlaClock(Base):
     warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # working minutes used, fixed when the clock stops (the statistics read it, not the calendar)
+    used_minutes: Mapped[int | None] = mapped_column(Integer)
 
 
 class Pause(Base):

@@ -49,7 +49,8 @@ def start_clock(session: Session, case: Case, scope: str, budget: str, name: str
                 task_id: str | None = None, item: WorkItem | None = None, department: str | None = None,
                 at: datetime | None = None) -> SlaClock:
     at = at or now()
-    clock = SlaClock(case_id=case.id, case_no=case.case_no, scope=scope, step=step, name=name, task_id=task_id,
+    clock = SlaClock(case_id=case.id, case_no=case.case_no, process_key=case.process_key,
+                     matter_code=case.matter_code, scope=scope, step=step, name=name, task_id=task_id,
                      work_item_id=item.id if item else None, department=department, budget=budget,
                      started_at=at, state="running", paused_minutes=0)
     cal = working_calendar(session)
@@ -73,6 +74,10 @@ def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, ca
         late = clock.breached_at is not None or (clock.due_at is not None and at > clock.due_at)
         clock.state = "met_late" if late else "met"
     clock.stopped_at = at
+    try:
+        clock.used_minutes = used_minutes(working_calendar(session), clock.started_at, at, clock.paused_minutes)
+    except CalendarMissing:
+        clock.used_minutes = None
 
 
 def stop_clocks(session: Session, case_id: int, *, task_ids: set[str] | None = None, scope: str | None = None,

@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from workflows.cases import Actor
 from workflows.models import User
 
-from . import public, staff
+from . import public, staff, supervision
 from .helpers import register_filters
 
 LANGUAGES = ("zh", "en")
@@ -71,3 +71,4 @@ def register(app: Flask, csrf: CSRFProtect) -> None:
     register_filters(app)
     app.register_blueprint(staff.bp)
     app.register_blueprint(public.bp)
+    app.register_blueprint(supervision.bp)

@@ -1,0 +1,302 @@
+"""Supervisor and admin pages: the SLA board, the alerts inbox, statistics with exports, and admin
+pages for processes, the calendar and users."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from timers.clock import SHANGHAI, now
+from workflows import alerts, board, calendar_store, processes, sla, staff_admin, statistics
+from workflows.catalogue import ROLES, catalogue
+from workflows.errors import DomainError
+from workflows.models import Case, OfficeHoursRule, ProcessVersion
+
+from .helpers import db, page, roles
+
+bp = Blueprint("supervision", __name__)
+
+
+def _int(name: str, default: int, low: int = 1, high: int = 10_000) -> int:
+    raw = request.args.get(name, "")
+    return min(high, max(low, int(raw))) if raw.isdigit() else default
+
+
+@bp.route("/board")
+@roles("supervisor")
+def sla_board():
+    args = request.args
+    state = args.get("state") or None
+    if state and state not in board.BOARD_STATES:
+        abort(400)
+    query = board.BoardQuery(process=args.get("process") or None, matter=args.get("matter") or None,
+                             department=args.get("department") or None, assignee=args.get("assignee") or None,
+                             state=state, scope=args.get("scope") or None, page=_int("page", 1),
+                             per_page=_int("per_page", 50, 10, 200))
+    with db().read() as session:
+        result = board.board(session, query)
+        process_keys = session.scalars(select(ProcessVersion.process_key).distinct()).all()
+    return page("board.html", b=result, processes=sorted(process_keys), matters=catalogue().matters,
+                departments=catalogue().departments)
+
+
+@bp.route("/alerts")
+@roles("clerk", "reviewer", "supervisor")
+def inbox():
+    refresh = _int("refresh", 30, 2, 600)
+    return page("alerts.html", refresh=refresh, **_alerts_context())
+
+
+def _alerts_context():
+    show = request.args.get("show", "open")
+    with db().read() as session:
+        rows, total = alerts.list_alerts(session, alerts.AlertQuery(
+            acknowledged=False if show == "open" else None, limit=100), current_user.actor)
+    return {"rows": rows, "total": total, "show": show}
+
+
+@bp.route("/alerts/list")
+@roles("clerk", "reviewer", "supervisor")
+def inbox_fragment():
+    """The inbox's list alone; the page fetches it every few seconds (a meta refresh without script)."""
+    return render_template("_alerts_list.html", **_alerts_context())
+
+
+@bp.post("/alerts/<int:alert_id>/ack")
+@roles("clerk", "reviewer", "supervisor")
+def acknowledge(alert_id: int):
+    comment = request.form.get("comment", "").strip()[:1000] or None
+    try:
+        db().transaction(lambda s: alerts.acknowledge(s, alert_id, current_user.actor, comment))
+        flash(_("已确认提醒"), "ok")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("supervision.inbox"))
+
+
+def _period():
+    today = now().astimezone(SHANGHAI).date()
+    try:
+        end = date.fromisoformat(request.args["to"]) if request.args.get("to") else today
+        start = date.fromisoformat(request.args["from"]) if request.args.get("from") else end - timedelta(days=30)
+    except ValueError:
+        abort(400, "dates are YYYY-MM-DD")
+    if start > end or (end - start).days > 366:
+        abort(400, "the period is from ≤ to, at most a year")
+    return start, end
+
+
+def _report():
+    start, end = _period()
+    args = request.args
+    with db().read() as session:
+        return statistics.report(session, start, end, args.get("process") or None, args.get("matter") or None,
+                                 args.get("department") or None)
+
+
+@bp.route("/stats")
+@roles("supervisor")
+def stats():
+    r = _report()
+
+    def pct(x):
+        return None if x is None else round(100 * x, 1)
+    on_time = [(m.name[:14], pct(m.times.on_time_rate)) for m in r.matters.values()]
+    actual = [(m.name[:14], pct(m.actual_to_promised)) for m in r.matters.values()]
+    return page("stats.html", r=r, matters=catalogue().matters, departments=catalogue().departments,
+                targets=(statistics.TARGET_PROMISED_TO_STATUTORY, statistics.TARGET_ACTUAL_TO_PROMISED),
+                on_time_chart=on_time, actual_chart=actual)
+
+
+def _table(r: statistics.Report) -> list[list]:
+    def pct(x):
+        return "" if x is None else round(100 * x, 1)
+
+    def num(x):
+        return "" if x is None else round(x, 1)
+    rows = [["section", "key", "name", "received", "accepted", "refused", "completed", "terminated", "count",
+             "on_time_rate_%", "avg_working_min", "p90_working_min", "avg_promised_min", "statutory_min",
+             "promised/statutory", "actual/promised"]]
+    for code, m in r.matters.items():
+        t = m.times
+        rows.append(["matter", code, m.name, m.received, m.accepted, m.refused, m.completed, m.terminated, t.count,
+                     pct(t.on_time_rate), num(t.avg), num(t.p90), num(t.avg_budget), m.statutory_minutes or "",
+                     num(m.promised_to_statutory), num(m.actual_to_promised)])
+    for dept, t in r.departments.items():
+        rows.append(["department", dept, catalogue().departments[dept].name if dept in catalogue().departments
+                     else dept, "", "", "", "", "", t.count, pct(t.on_time_rate), num(t.avg), num(t.p90),
+                     num(t.avg_budget), "", "", ""])
+    for kind, minutes in r.paused_minutes.items():
+        rows.append(["paused_minutes", kind, "", "", "", "", "", "", minutes])
+    rows += [["supplements", "", "", "", "", "", "", "", r.supplements],
+             ["tolerated", "", "", "", "", "", "", "", r.tolerated],
+             ["ratings", "", "", "", "", "", "", "", r.ratings, pct(r.satisfaction_rate)],
+             ["bad_ratings", "", "", "", "", "", "", "", r.bad],
+             ["rectification", "", "", "", "", "", "", "", r.rectified, pct(r.rectification_rate)]]
+    return rows
+
+
+@bp.route("/stats.csv")
+@roles("supervisor")
+def stats_csv():
+    r = _report()
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(_table(r))
+    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv", headers={  # BOM: Excel reads it as UTF-8
+        "Content-Disposition": f"attachment; filename=onewindow-stats-{r.start}-{r.end}.csv"})
+
+
+@bp.route("/stats.xlsx")
+@roles("supervisor")
+def stats_xlsx():
+    from openpyxl import Workbook
+
+    r = _report()
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "statistics"
+    for row in _table(r):
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return Response(buffer.getvalue(), headers={
+        "Content-Disposition": f"attachment; filename=onewindow-stats-{r.start}-{r.end}.xlsx"},
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# --- admin ------------------------------------------------------------------------------------
+@bp.route("/admin/processes", methods=["GET", "POST"])
+@roles()
+def admin_processes():
+    error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            error = _("请选择 BPMN 文件")
+        else:
+            content = upload.read(processes.MAX_BPMN_BYTES + 1)
+            actor = current_user.actor
+
+            def work(session):
+                result = processes.deploy(session, content, upload.filename, actor.username)
+                staff_admin.record(session, actor, "process.deployed" if result.created else "process.unchanged",
+                                   None, {"process": result.version.process_key, "version": result.version.version})
+                return result
+            try:
+                result = db().transaction(work)
+                flash(_("已部署 %(k)s 第 %(v)d 版", k=result.version.process_key, v=result.version.version)
+                      if result.created else _("内容未变，未产生新版本"), "ok")
+                return redirect(url_for("supervision.admin_processes"))
+            except DomainError as exc:
+                error = exc.message
+    with db().read() as session:
+        counts = dict(session.execute(select(Case.process_version_id, func.count()).where(
+            Case.status.in_(("received", "in_progress", "paused"))).group_by(Case.process_version_id)).all())
+        versions = session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_key,
+                                                                   ProcessVersion.version.desc())).all()
+    return page("admin_processes.html", 400 if error else 200, versions=versions, counts=counts, error=error)
+
+
+@bp.route("/admin/processes/<int:version_id>")
+@roles()
+def admin_process(version_id: int):
+    from workflows import diagram
+
+    with db().read() as session:
+        version = session.get(ProcessVersion, version_id)
+        if version is None:
+            abort(404)
+        svg = diagram.render_svg(version.bpmn_xml, {}, version.name)
+    return page("admin_process.html", version=version, svg=svg)
+
+
+@bp.route("/admin/calendar", methods=["GET", "POST"])
+@roles()
+def admin_calendar():
+    error, moved = None, None
+    if request.method == "POST":
+        form = request.form
+        actor = current_user.actor
+
+        def work(session):
+            what = form.get("what")
+            if what == "day":
+                day = date.fromisoformat(form.get("day", ""))
+                calendar_store.set_day(session, day, form.get("kind", ""), form.get("name", ""), actor.username)
+                staff_admin.record(session, actor, "calendar.day", None,
+                                   {"day": day.isoformat(), "kind": form.get("kind"), "name": form.get("name")})
+            elif what == "hours":
+                periods = [tuple(p.strip().split("-", 1)) for p in form.get("periods", "").split(",") if p.strip()]
+                if any(len(p) != 2 for p in periods):
+                    raise DomainError("periods: HH:MM-HH:MM, comma separated")
+                first = date.fromisoformat(form["valid_from"]) if form.get("valid_from") else None
+                last = date.fromisoformat(form["valid_to"]) if form.get("valid_to") else None
+                calendar_store.set_office_hours(session, form.get("name", "default") or "default", periods,
+                                                first, last)
+                staff_admin.record(session, actor, "calendar.hours", None, {"name": form.get("name"),
+                                                                            "periods": form.get("periods")})
+            elif what == "year":
+                year = int(form.get("year", "0"))
+                calendar_store.load_official_year(session, year, actor.username)
+                staff_admin.record(session, actor, "calendar.year", None, {"year": year})
+            else:
+                raise DomainError("unknown change")
+            return [(c.case_no, c.name, c.due_at, c.calendar_missing) for c in sla.recompute(session)]
+        try:
+            moved = db().transaction(work)
+            flash(_("日历已更新，%(n)d 个计时已重算", n=len(moved)), "ok")
+        except (DomainError, ValueError) as exc:
+            error = getattr(exc, "message", None) or str(exc)
+        except calendar_store.CalendarMissing as exc:
+            error = str(exc)
+    year = _int("year", now().astimezone(SHANGHAI).year, 2000, 2100)
+    with db().read() as session:
+        years = session.scalars(select(calendar_store.CalendarYear).order_by(calendar_store.CalendarYear.year)).all()
+        try:
+            days = calendar_store.year_days(session, year)
+        except DomainError:
+            days = []
+        hours = session.scalars(select(OfficeHoursRule).order_by(OfficeHoursRule.id)).all()
+    return page("admin_calendar.html", 400 if error else 200, years=years, days=days, year=year, hours=hours,
+                error=error, moved=moved)
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@roles()
+def admin_users():
+    error = None
+    if request.method == "POST":
+        form = request.form
+        actor = current_user.actor
+        op = form.get("op")
+        username = form.get("username", "").strip()
+
+        def work(session):
+            if op == "create":
+                return staff_admin.create(session, actor, username, form.get("role", ""), form.get("password", ""),
+                                          form.get("department") or None, form.get("display_name", ""))
+            if op in ("disable", "enable"):
+                return staff_admin.set_active(session, actor, username, op == "enable")
+            if op == "password":
+                return staff_admin.reset_password(session, actor, username, form.get("password", ""))
+            if op == "assign":
+                return staff_admin.assign(session, actor, username, form.get("role", ""),
+                                          form.get("department") or None)
+            raise DomainError("unknown operation")
+        try:
+            db().transaction(work)
+            flash(_("已保存"), "ok")
+            return redirect(url_for("supervision.admin_users"))
+        except DomainError as exc:
+            error = exc.message
+    with db().read() as session:
+        people = staff_admin.all_users(session)
+        history = staff_admin.admin_history(session)
+    return page("admin_users.html", 400 if error else 200, people=people, history=history, error=error,
+                roles=ROLES, departments=catalogue().departments)

@@ -1,0 +1,90 @@
+"""Admin work on staff accounts: list, create, disable or enable, reset a password, change role and
+department. Every change is an audit event (who, what, before → after)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from timers.clock import now
+
+from . import users
+from .cases import Actor
+from .catalogue import ROLES, catalogue
+from .errors import Forbidden, InvalidInput, NotFound
+from .models import ApiToken, AuditEvent, User
+
+
+def record(session: Session, actor: Actor, action: str, before: dict | None, after: dict | None) -> None:
+    """An admin action in the audit log (no case)."""
+    session.add(AuditEvent(case_id=None, at=now(), actor=actor.username, action=action, before=before, after=after))
+
+
+def _admin(actor: Actor) -> None:
+    if actor.role != "admin":
+        raise Forbidden("only an admin manages users")
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    return user
+
+
+def create(session: Session, actor: Actor, username: str, role: str, password: str, department: str | None,
+           display_name: str) -> User:
+    _admin(actor)
+    user = users.add_user(session, username, role, password, department or None, display_name)
+    record(session, actor, "user.created", None, {"user": username, "role": role, "department": user.department})
+    return user
+
+
+def set_active(session: Session, actor: Actor, username: str, active: bool) -> User:
+    _admin(actor)
+    user = _user(session, username)
+    if user.username == actor.username and not active:
+        raise InvalidInput("you cannot disable your own account")
+    before = user.active
+    user.active = active
+    if not active:  # a disabled account's API tokens stop working at once
+        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
+            token.expires_at = now()
+    record(session, actor, "user.enabled" if active else "user.disabled", {"user": username, "active": before},
+           {"user": username, "active": active})
+    return user
+
+
+def reset_password(session: Session, actor: Actor, username: str, password: str) -> User:
+    _admin(actor)
+    if not password or len(password) < 8:
+        raise InvalidInput("password: at least 8 characters")
+    user = _user(session, username)
+    user.password_hash = generate_password_hash(password, method=users.PASSWORD_METHOD)
+    record(session, actor, "user.password_reset", None, {"user": username})
+    return user
+
+
+def assign(session: Session, actor: Actor, username: str, role: str, department: str | None) -> User:
+    _admin(actor)
+    if role not in ROLES:
+        raise InvalidInput(f"role: one of {', '.join(ROLES)}")
+    if department and department not in catalogue().departments:
+        raise InvalidInput(f"department: one of {', '.join(catalogue().departments)}")
+    if role in ("clerk", "reviewer") and not department:
+        raise InvalidInput(f"department: a {role} needs one")
+    user = _user(session, username)
+    before = {"user": username, "role": user.role, "department": user.department}
+    user.role, user.department = role, department or None
+    record(session, actor, "user.assigned", before, {"user": username, "role": role, "department": user.department})
+    return user
+
+
+def all_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def admin_history(session: Session, limit: int = 100) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.case_id.is_(None))
+                                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
