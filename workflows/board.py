@@ -73,7 +73,7 @@ def board(session: Session, query: BoardQuery, at: datetime | None = None) -> Bo
             .limit(query.per_page).offset((query.page - 1) * query.per_page))
     clocks = session.scalars(page).all()
     ids = [c.work_item_id for c in clocks if c.work_item_id]
-    assignees = dict(session.execute(select(WorkItem.id, WorkItem.assignee).where(WorkItem.id.in_(ids)))) \
-        if ids else {}
+    assignees = {i: a for i, a in session.execute(
+        select(WorkItem.id, WorkItem.assignee).where(WorkItem.id.in_(ids)))} if ids else {}
     rows = [BoardRow(sla.view(session, c, at), assignees.get(c.work_item_id)) for c in clocks]
     return Board(rows, counts, total, query)

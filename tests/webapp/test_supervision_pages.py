@@ -1,0 +1,159 @@
+"""Supervisor and admin pages, health and metrics, with Flask's test client."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.webapp.test_pages import Browser, accept_case, tokens
+from timers.clock import SHANGHAI
+from workflows import jobs
+from workflows.clock_store import set_clock
+
+BPMN = Path(__file__).resolve().parents[2] / "bpmn"
+
+
+def move(db, instant):
+    db.transaction(lambda s: set_clock(s, instant, frozen=True))
+
+
+@pytest.mark.parametrize("who, allowed", [
+    ("clerk", {"/alerts"}), ("samr", {"/alerts"}), ("supervisor", {"/alerts", "/board", "/stats", "/stats.csv"}),
+    ("admin", {"/alerts", "/board", "/stats", "/stats.csv", "/admin/processes", "/admin/calendar", "/admin/users"}),
+])
+def test_supervision_page_matrix(app, who, allowed):
+    browser = Browser(app, who)
+    for path in ("/alerts", "/board", "/stats", "/stats.csv", "/admin/processes", "/admin/calendar", "/admin/users"):
+        assert browser.get(path).status_code == (200 if path in allowed else 403), (who, path)
+
+
+def test_board_counts_filters_and_order(app, deployed, manual_clock):
+    move(deployed, datetime(2026, 3, 9, 9, tzinfo=SHANGHAI))
+    first, _ = accept_case(app)
+    move(deployed, datetime(2026, 3, 9, 11, tzinfo=SHANGHAI))
+    second, _ = accept_case(app)
+    move(deployed, datetime(2026, 3, 9, 11, 45, tzinfo=SHANGHAI))
+    jobs.sweep_clocks(deployed)
+    board = Browser(app, "supervisor")
+    html = board.get("/board").get_data(as_text=True)
+    counts = dict(re.findall(r'class="count (\w+)"[^>]*>[^<]*<strong>(\d+)</strong>', html))
+    # first case: its invoice step (PT1H30M, due 10:30) is breached, registration and seal (due 12:00) warned;
+    # second case: its invoice step (due 13:30 over lunch) warned at 11:30, one working hour before
+    assert counts["breached"] == "1" and counts["warned"] == "3"
+    rows = re.findall(r'<tr class="(\w+)"><td>', html)
+    assert rows[0] == "red", "the most urgent first"
+    police = board.get("/board?department=police").get_data(as_text=True)
+    assert first in police and "发票" not in police
+    only_second = board.get("/board?state=running&scope=case").get_data(as_text=True)
+    assert second in only_second and "办件 企业开办" in only_second
+    assert board.get("/board?state=bogus").status_code == 400
+
+
+def test_inbox_lists_and_acknowledges(app, deployed, manual_clock):
+    move(deployed, datetime(2026, 3, 9, 9, tzinfo=SHANGHAI))
+    case_no, _ = accept_case(app)
+    move(deployed, datetime(2026, 3, 9, 10, 31, tzinfo=SHANGHAI))
+    jobs.sweep_clocks(deployed)
+    inbox = Browser(app, "supervisor")
+    fragment = inbox.get("/alerts/list").get_data(as_text=True)
+    alert_ids = re.findall(r'data-alert="(\d+)"', fragment)
+    assert len(alert_ids) >= 2 and case_no in fragment
+    tax = Browser(app, "tax")
+    assert "发票" in tax.get("/alerts/list").get_data(as_text=True)
+    r = inbox.post_form("/alerts", f"/alerts/{alert_ids[0]}/ack", comment="已电话督促")
+    assert r.status_code == 302
+    everything = inbox.get("/alerts/list?show=all").get_data(as_text=True)
+    assert "supervisor" in everything and "已电话督促" in everything
+    assert alert_ids[0] not in re.findall(r'data-alert="(\d+)"', inbox.get("/alerts/list").get_data(as_text=True))
+
+
+def test_stats_exports(app, deployed, manual_clock):
+    move(deployed, datetime(2026, 3, 9, 9, tzinfo=SHANGHAI))
+    accept_case(app)
+    supervisor = Browser(app, "supervisor")
+    page = supervisor.get("/stats?from=2026-03-01&to=2026-03-31")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "企业开办" in html and "<svg" in html
+    rows = list(csv.reader(io.StringIO(supervisor.get("/stats.csv?from=2026-03-01&to=2026-03-31")
+                                       .get_data(as_text=True).lstrip("\ufeff"))))
+    company = next(r for r in rows if r[:2] == ["matter", "QYKB"])
+    assert company[3:5] == ["1", "1"]  # received, accepted
+    book = load_workbook(io.BytesIO(supervisor.get("/stats.xlsx?from=2026-03-01&to=2026-03-31").data))
+    assert [c.value for c in book.active[1]][:4] == ["section", "key", "name", "received"]
+    assert supervisor.get("/stats?from=2026-03-31&to=2026-03-01").status_code == 400
+    assert supervisor.get("/stats?from=yesterday").status_code == 400
+
+
+def test_admin_processes_upload(app, deployed):
+    admin = Browser(app, "admin")
+    page = admin.get("/admin/processes").get_data(as_text=True)
+    bad = admin.client.post("/admin/processes", data={**tokens(page), "file": (io.BytesIO(
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x/>'), "evil.bpmn")}, content_type="multipart/form-data")
+    assert bad.status_code == 400 and "DOCTYPE" in bad.get_data(as_text=True)
+    same = admin.client.post("/admin/processes", data={**tokens(page), "file": (
+        io.BytesIO((BPMN / "company_setup.bpmn").read_bytes()), "company_setup.bpmn")},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert "内容未变" in same.get_data(as_text=True)
+    changed = (BPMN / "company_setup.bpmn").read_bytes().replace("印章刻制".encode(), "公章刻制".encode())
+    new = admin.client.post("/admin/processes", data={**tokens(page), "file": (io.BytesIO(changed), "x.bpmn")},
+                            content_type="multipart/form-data", follow_redirects=True)
+    html = new.get_data(as_text=True)
+    assert "company_setup 第 2 版" in html
+    version_links = re.findall(r'/admin/processes/(\d+)"', html)
+    assert admin.get(f"/admin/processes/{version_links[0]}").status_code == 200
+
+
+def test_admin_calendar_change_moves_running_clocks(app, deployed, manual_clock):
+    move(deployed, datetime(2026, 3, 6, 17, tzinfo=SHANGHAI))  # a Friday
+    case_no, _ = accept_case(app)
+    admin = Browser(app, "admin")
+    r = admin.post_form("/admin/calendar", what="day", day="2026-03-09", kind="holiday", name="临时闭厅")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and case_no in html and "2026-03-10" in html
+    bad = admin.post_form("/admin/calendar", what="day", day="2026-03-10", kind="workday", name="")
+    assert bad.status_code == 400 and "weekday" in bad.get_data(as_text=True)
+    assert "calendar.day" in admin.get("/admin/users").get_data(as_text=True), "in the admin audit log"
+
+
+def test_admin_users(app, deployed):
+    admin = Browser(app, "admin")
+    assert admin.post_form("/admin/users", op="create", username="li", role="reviewer", department="tax",
+                           password="longenough", display_name="李").status_code == 302
+    assert admin.post_form("/admin/users", op="create", username="li", role="reviewer", department="tax",
+                           password="longenough").status_code == 400
+    assert admin.post_form("/admin/users", op="create", username="wu", role="reviewer",
+                           password="longenough").status_code == 400  # a reviewer needs a department
+    client = app.test_client()
+    login = client.get("/login").get_data(as_text=True)
+    assert client.post("/login", data={**tokens(login), "username": "li", "password": "longenough"}).status_code == 302
+    assert admin.post_form("/admin/users", op="disable", username="li").status_code == 302
+    assert client.get("/worklist").status_code == 302, "a disabled account is logged out"
+    assert admin.post_form("/admin/users", op="password", username="li", password="short").status_code == 400
+    assert admin.post_form("/admin/users", op="enable", username="li").status_code == 302
+    assert admin.post_form("/admin/users", op="password", username="li", password="another-long").status_code == 302
+    assert admin.post_form("/admin/users", op="disable", username="admin").status_code == 400
+    log = admin.get("/admin/users").get_data(as_text=True)
+    for action in ("user.created", "user.disabled", "user.enabled", "user.password_reset"):
+        assert action in log
+
+
+def test_healthz_and_metrics(app, deployed, client):
+    r = client.get("/healthz")
+    assert r.status_code == 503 and r.get_json()["status"] == "scheduler stale"  # no scheduler ran yet
+    jobs.sweep_clocks(deployed)
+    for job in ("fire_timers", "expire_tolerated", "deliver_alerts"):
+        getattr(jobs, job)(deployed)
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.get_json()["database"] == "ok"
+    accept_case(app)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'onewindow_cases{status="in_progress"} 1' in text
+    assert 'onewindow_clocks{scope="step",state="running"} 3' in text
+    assert "onewindow_scheduler_lag_seconds{job=\"sweep_clocks\"}" in text
+    assert re.search(r"onewindow_request_seconds_count \d+", text)
