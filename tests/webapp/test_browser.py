@@ -31,7 +31,7 @@ def server(deployed, db_url, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": db_url, "ONEWINDOW_DEV_SERVER": "1",
+    env = {**os.environ, "DATABASE_URL": db_url, "ONEWINDOW_DEV_SERVER": "1", "ONEWINDOW_CLOCK": "manual",
            "ONEWINDOW_UPLOAD_DIR": str(tmp_path / "uploads")}
     proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port), "--no-scheduler"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -182,3 +182,62 @@ def test_company_setup_journey(server, browser, tmp_path):
     assert "Track" in public.inner_text("header")
     shot(public, "home-en")
 
+
+
+def test_supervisor_board_inbox_export_and_admin_calendar(server, browser, deployed, manual_clock, tmp_path):
+    from datetime import datetime
+
+    from tests.conftest import CLERK, COMPANY
+    from timers.clock import SHANGHAI
+    from workflows import cases, jobs
+    from workflows.clock_store import set_clock
+
+    base = server
+    deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 9, tzinfo=SHANGHAI), frozen=True))
+    for _ in range(3):
+        case = deployed.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, CLERK))
+        accept = deployed.transaction(lambda s, c=case: next(
+            i for i in s.scalars(select_items(c.id)) if i.step == "accept"))
+        deployed.transaction(lambda s, i=accept: cases.complete(s, i.id, CLERK, {"decision": "accept"}))
+    deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 10, 15, tzinfo=SHANGHAI), frozen=True))
+    jobs.sweep_clocks(deployed)  # the invoice steps (due 10:30) are warned
+
+    supervisor = login(browser, base, "supervisor")
+    supervisor.goto(base + "/board")
+    assert supervisor.locator("a.count.warned strong").inner_text() == "3"
+    shot(supervisor, "board")
+
+    # the inbox shows a breach that happens while it is open, without a reload
+    supervisor.goto(base + "/alerts?refresh=2")
+    assert supervisor.locator("tr.red").count() == 0
+    deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 10, 31, tzinfo=SHANGHAI), frozen=True))
+    jobs.sweep_clocks(deployed)
+    supervisor.wait_for_selector("tr.red", timeout=15_000)
+    assert supervisor.locator("tr.red").count() == 3
+    shot(supervisor, "alerts")
+
+    supervisor.goto(base + "/stats?from=2026-03-01&to=2026-03-31")
+    shot(supervisor, "stats")
+    with supervisor.expect_download() as download:
+        supervisor.click("text=CSV")
+    exported = (tmp_path / "stats.csv")
+    download.value.save_as(exported)
+    assert "QYKB" in exported.read_text(encoding="utf-8-sig")
+
+    admin = login(browser, base, "admin")
+    admin.goto(base + "/admin/calendar?year=2026")
+    admin.fill("#day-form input[name=day]", "2026-03-09")  # today, after all, the hall is closed
+    admin.select_option("#day-form select[name=kind]", "holiday")
+    admin.fill("#day-form input[name=name]", "临时闭厅")
+    admin.click("#day-form button")
+    assert "个计时已重算" in admin.inner_text(".flash")
+    moved = admin.locator("table.list").first.inner_text()
+    assert moved.count("2026-03-10") >= 9, "every running clock moved a working day on"
+    shot(admin, "admin-calendar")
+
+
+def select_items(case_id):
+    from sqlalchemy import select
+
+    from workflows.models import WorkItem
+    return select(WorkItem).where(WorkItem.case_id == case_id)
