@@ -287,6 +287,34 @@ def clock_show() -> None:
     click.echo(f"{to_local(now()).isoformat()} ({'manual' if clock.manual else 'system'} clock)")
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks that print numbers (record them in docs/benchmarks.md)."""
+
+
+@bench.command("supervision")
+@click.option("--open", "open_cases", default=100_000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--completed", default=20_000, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="cases completed in the measured month")
+@click.option("--runs", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--month", default="2026-10-01", show_default=True, help="first day of the month for statistics")
+@click.option("--json", "json_path", default=None, help="write the result as JSON here too")
+def bench_supervision(open_cases: int, completed: int, runs: int, month: str, json_path: str | None) -> None:
+    """Fill DATABASE_URL with open and completed cases, then time the board's first page and month statistics."""
+    from workflows import bench as benchmarks
+
+    try:
+        first = date.fromisoformat(month).replace(day=1)
+    except ValueError:
+        _fail("--month: YYYY-MM-DD")
+    database = _database()
+    prepare(database)
+    result = benchmarks.run_scale(database, open_cases, completed, runs, first)
+    click.echo(benchmarks.render(result))
+    if json_path:
+        benchmarks.dump(result, json_path)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="Run every due job once and exit.")
 def scheduler(once: bool) -> None:

@@ -1,0 +1,25 @@
+"""The benchmark code runs on a tiny size in the normal suite, so it cannot rot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_supervision_tiny(database, db_url, tmp_path):
+    out_json = tmp_path / "bench.json"
+    env = {**os.environ, "DATABASE_URL": db_url}
+    run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "supervision", "--open", "60",
+                          "--completed", "30", "--runs", "2", "--json", str(out_json)],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "board first page" in run.stdout and "month statistics" in run.stdout
+    import json
+    result = json.loads(out_json.read_text())
+    assert result["written"]["cases"] == 90 and result["totals"]["cases"] == 91  # plus the sample case
+    assert all(t["p50_ms"] > 0 for t in result["timings"])
