@@ -299,7 +299,9 @@ def bench() -> None:
 @click.option("--runs", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--month", default="2026-10-01", show_default=True, help="first day of the month for statistics")
 @click.option("--json", "json_path", default=None, help="write the result as JSON here too")
-def bench_supervision(open_cases: int, completed: int, runs: int, month: str, json_path: str | None) -> None:
+@click.option("--no-fill", is_flag=True, help="measure the database as it is (filled by an earlier run)")
+def bench_supervision(open_cases: int, completed: int, runs: int, month: str, json_path: str | None,
+                      no_fill: bool) -> None:
     """Fill DATABASE_URL with open and completed cases, then time the board's first page and month statistics."""
     from workflows import bench as benchmarks
 
@@ -309,7 +311,7 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
         _fail("--month: YYYY-MM-DD")
     database = _database()
     prepare(database)
-    result = benchmarks.run_scale(database, open_cases, completed, runs, first)
+    result = benchmarks.run_scale(database, 0 if no_fill else open_cases, 0 if no_fill else completed, runs, first)
     click.echo(benchmarks.render(result))
     if json_path:
         benchmarks.dump(result, json_path)

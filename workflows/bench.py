@@ -161,7 +161,7 @@ def peak_rss_mb() -> float:
 
 def run_scale(db: Database, open_cases: int, completed_cases: int, runs: int, month: date) -> dict:
     started = time.perf_counter()
-    written = populate(db, open_cases, completed_cases, month)
+    written = populate(db, open_cases, completed_cases, month) if open_cases + completed_cases else {}
     built = time.perf_counter() - started
     timings = measure_supervision(db, month, runs)
     with db.read() as s:

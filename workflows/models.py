@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 
 from timers.clock import as_utc, now
 
@@ -75,7 +76,11 @@ class CaseSequence(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_cases_status_created", "status", "created_at"),
+        Index("ix_cases_created", "created_at"),
+        Index("ix_cases_completed", "completed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str] = mapped_column(String(40), unique=True)
@@ -216,6 +221,9 @@ class OfficeHoursRule(Base):
     periods: Mapped[list[list[str]]] = mapped_column(JSON)
 
 
+ACTIVE_CLOCK = text("state IN ('running', 'warned', 'breached', 'paused')")
+
+
 class SlaClock(Base):
     """One time limit: the whole case, a stage or a step. A row, so "what is due" is an index scan."""
 
@@ -227,6 +235,12 @@ class SlaClock(Base):
         Index("ix_sla_clocks_department_state_due", "department", "state", "due_at"),
         Index("ix_sla_clocks_process_state_due", "process_key", "state", "due_at"),
         Index("ix_sla_clocks_scope_stopped", "scope", "stopped_at"),
+        Index("ix_sla_clocks_scope_started", "scope", "started_at"),
+        # the board reads only running clocks: partial indexes keep its first page an index scan
+        Index("ix_sla_clocks_active_due", "due_at", "id", postgresql_where=ACTIVE_CLOCK,
+              sqlite_where=ACTIVE_CLOCK),
+        Index("ix_sla_clocks_active_state", "state", "due_at", postgresql_where=ACTIVE_CLOCK,
+              sqlite_where=ACTIVE_CLOCK),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -337,7 +351,7 @@ class Rating(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(String(1000), default="")
-    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now, index=True)
     followup_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
 

@@ -109,7 +109,8 @@ def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accep
     elif case.supplement_due_at is None:
         raise Conflict(f"case {case_no} waits for no materials")
     materials["received"] = sorted(set(materials.get("received", [])) | set(materials.get("missing", [])))
-    materials.pop("tolerated", None)
+    if materials.get("tolerated"):
+        materials["tolerated_supplied"] = True  # kept: the statistics count 容缺 cases
     case.materials = {**materials, "missing": []}
     case.supplement_due_at = None
     if accept and case.status == "received":
