@@ -317,6 +317,53 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
         benchmarks.dump(result, json_path)
 
 
+@bench.command("throughput")
+@click.option("--cases", "n_cases", default=200, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--workers", default="1,2", show_default=True, help="worker process counts to run, comma separated")
+@click.option("--floor/--no-floor", default=True, show_default=True, help="also run bare SpiffWorkflow")
+@click.option("--json", "json_path", default=None)
+def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | None) -> None:
+    """Company-setup cases from intake to delivery through the service layer against DATABASE_URL, and the
+    engine floor (bare SpiffWorkflow in memory, with and without serializing every step)."""
+    from workflows import bench as benchmarks
+
+    try:
+        counts = [int(w) for w in workers.split(",") if w.strip()]
+    except ValueError:
+        _fail("--workers: numbers, e.g. 1,2")
+    if not counts or min(counts) < 1 or max(counts) > 32:
+        _fail("--workers: between 1 and 32")
+    database = _database()
+    prepare(database)
+    url = database.engine.url.render_as_string(hide_password=False)
+    results = []
+    if floor:
+        for serialize in (False, True):
+            results.append(benchmarks.floor(n_cases, serialize))
+    for count in counts:
+        results.append(benchmarks.throughput(url, n_cases, count))
+    size = benchmarks.completed_case_bytes(database)
+    click.echo(f"database {database.dialect}; {n_cases} company-setup cases, 6 steps each")
+    click.echo(f"{'run':<34} {'steps/s':>9} {'cases/s':>8} {'mean ms':>8} {'p50':>7} {'p95':>7} {'p99':>7} "
+               f"{'RSS MB':>7}")
+    for r in results:
+        name = (f"floor, {'serializing' if r['serialize'] else 'in memory'}" if r["workload"] == "floor"
+                else f"service layer, {r['workers']} worker(s)")
+        click.echo(f"{name:<34} {r['steps_per_s']:>9} {r.get('cases_per_s', ''):>8} {r['step_mean_ms']:>8} "
+                   f"{r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7} {r.get('worker_rss_mb', r.get('rss_mb')):>7}")
+    floor_run = next((r for r in results if r["workload"] == "floor" and r["serialize"]), None)
+    one = next((r for r in results if r["workload"] == "throughput" and r["workers"] == 1), None)
+    two = next((r for r in results if r["workload"] == "throughput" and r["workers"] == 2), None)
+    if floor_run and one:
+        ratio = one["step_mean_ms"] / floor_run["step_mean_ms"]
+        click.echo(f"per-step overhead over the serializing floor: {ratio:.2f}x")
+    if one and two:
+        click.echo(f"2 workers / 1 worker: {two['steps_per_s'] / one['steps_per_s']:.2f}x")
+    click.echo(f"completed case: {size}")
+    if json_path:
+        benchmarks.dump({"results": results, "completed_case": size, "database": database.dialect}, json_path)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="Run every due job once and exit.")
 def scheduler(once: bool) -> None:

@@ -8,6 +8,7 @@ workflow state (the board and the statistics never read it).
 from __future__ import annotations
 
 import json
+import math
 import platform
 import random
 import resource
@@ -186,3 +187,148 @@ def render(result: dict) -> str:
 def dump(result: dict, path: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(result, fh, ensure_ascii=False, indent=2)
+
+
+# --- throughput and the engine floor (issue 6) --------------------------------------------------
+COMPANY = {"type": "company", "name": "基准测试有限公司", "id_no": "91350100M000100Y43"}
+REVIEWERS = {"registration": cases.Actor("samr", "reviewer", "samr"),
+             "seal": cases.Actor("police", "reviewer", "police"), "invoice": cases.Actor("tax", "reviewer", "tax"),
+             "accept": cases.Actor("clerk", "clerk", "window"), "deliver": cases.Actor("clerk", "clerk", "window")}
+STEP_DATA = {"accept": {"decision": "accept"}, "registration": {"approval": "approve", "license_no": "L"},
+             "seal": {"seal_no": "S"}, "invoice": {"taxpayer_no": "T"}, "deliver": {"delivery_method": "window"}}
+
+
+def _percentiles(samples_ms: list[float]) -> dict:
+    ordered = sorted(samples_ms)
+
+    def rank(q):
+        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 3) if ordered else None
+    return {"p50_ms": rank(0.5), "p95_ms": rank(0.95), "p99_ms": rank(0.99)}
+
+
+def _run_cases(url: str, n: int, out) -> None:
+    """One worker: n company-setup cases from intake to delivery through the service layer."""
+    db = Database(url)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for _ in range(n):
+        t = time.perf_counter()
+        case = db.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, cases.SYSTEM))
+        latencies.append((time.perf_counter() - t) * 1000)
+        while True:
+            with db.read() as s:
+                items = s.scalars(select(WorkItem).where(WorkItem.case_id == case.id,
+                                                         WorkItem.state == "open")).all()
+            if not items:
+                break
+            for item in items:
+                t = time.perf_counter()
+                db.transaction(lambda s, i=item: cases.complete(s, i.id, REVIEWERS[i.step], STEP_DATA[i.step]))
+                latencies.append((time.perf_counter() - t) * 1000)
+    out.put({"seconds": time.perf_counter() - started, "latencies": latencies, "rss_mb": peak_rss_mb()})
+    db.dispose()
+
+
+def throughput(url: str, n_cases: int, workers: int) -> dict:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    share = [n_cases // workers + (1 if i < n_cases % workers else 0) for i in range(workers)]
+    started = time.perf_counter()
+    procs = [ctx.Process(target=_run_cases, args=(url, n, queue)) for n in share]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    del started  # process start-up (imports) is not the system's throughput: the workers time themselves
+    wall = max(r["seconds"] for r in results)
+    latencies = [x for r in results for x in r["latencies"]]
+    return {"workload": "throughput", "cases": n_cases, "workers": workers, "steps": len(latencies),
+            "seconds": round(wall, 2), "cases_per_s": round(n_cases / wall, 1),
+            "steps_per_s": round(len(latencies) / wall, 1), **_percentiles(latencies),
+            "step_mean_ms": round(sum(latencies) / len(latencies), 3),
+            "worker_rss_mb": max(r["rss_mb"] for r in results)}
+
+
+def floor(n_cases: int, serialize: bool) -> dict:
+    """The same steps on bare SpiffWorkflow in memory; optionally serialized to JSON and back every step
+    (the standard serializer, spec included), as an engine that persists per step must."""
+    from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
+    from SpiffWorkflow.util.task import TaskState
+
+    from timers.calendar import from_chinese_calendar
+
+    from .processes import bundled_files, parse_definition
+    from .timer_events import use_calendar
+
+    path = next(p for p in bundled_files() if p.name == "company_setup.bpmn")
+    definition = parse_definition(path.read_bytes(), path.name)
+    from copy import deepcopy
+
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+        DurationTimerEventDefinition,
+        TimeDateEventDefinition,
+    )
+
+    from .timer_events import ClockTimeDateTimer, WorkingDurationTimer
+
+    config = deepcopy(DEFAULT_CONFIG)
+    config[WorkingDurationTimer] = config[DurationTimerEventDefinition]
+    config[ClockTimeDateTimer] = config[TimeDateEventDefinition]
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    calendar = from_chinese_calendar([now().astimezone(SHANGHAI).year])
+    latencies: list[float] = []
+    started = time.perf_counter()
+    with use_calendar(calendar):
+        for _ in range(n_cases):
+            t = time.perf_counter()
+            workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs)
+            workflow.do_engine_steps()
+            state = serializer.serialize_json(workflow) if serialize else None
+            latencies.append((time.perf_counter() - t) * 1000)
+            while True:
+                if serialize:
+                    workflow = serializer.deserialize_json(state)
+                ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+                if not ready:
+                    break
+                for task in ready:
+                    t = time.perf_counter()
+                    if serialize:
+                        workflow = serializer.deserialize_json(state)
+                        task = workflow.get_task_from_id(task.id)
+                    task.set_data(**STEP_DATA[task.task_spec.bpmn_id])
+                    task.run()
+                    workflow.do_engine_steps()
+                    if serialize:
+                        state = serializer.serialize_json(workflow)
+                    latencies.append((time.perf_counter() - t) * 1000)
+    wall = time.perf_counter() - started
+    return {"workload": "floor", "serialize": serialize, "cases": n_cases, "steps": len(latencies),
+            "seconds": round(wall, 2), "steps_per_s": round(len(latencies) / wall, 1),
+            "step_mean_ms": round(sum(latencies) / len(latencies), 3), **_percentiles(latencies),
+            "rss_mb": peak_rss_mb()}
+
+
+def completed_case_bytes(db: Database) -> dict:
+    """Average stored size of a completed case: its row (state, data) and its work items, clocks and audit."""
+    from .models import AuditEvent
+
+    with db.read() as s:
+        done = s.scalars(select(Case).where(Case.status == "completed").limit(200)).all()
+        if not done:
+            return {}
+        ids = [c.id for c in done]
+        state = sum(len(c.state) for c in done) / len(done)
+        data = sum(len(json.dumps(c.data, ensure_ascii=False)) for c in done) / len(done)
+        counts = {m.__tablename__: (s.scalar(select(func.count()).select_from(m).where(m.case_id.in_(ids))) or 0)
+                  / len(done) for m in (WorkItem, SlaClock, AuditEvent)}
+        audit_json = sum(len(json.dumps(e.before or {}, ensure_ascii=False)) + len(json.dumps(e.after or {},
+                         ensure_ascii=False)) for e in s.scalars(select(AuditEvent).where(
+                             AuditEvent.case_id.in_(ids)))) / len(done)
+    return {"state_bytes": round(state), "data_bytes": round(data), "rows_per_case": counts,
+            "audit_json_bytes": round(audit_json)}

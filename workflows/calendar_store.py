@@ -32,11 +32,15 @@ def _version(session: Session) -> int:
 
 def _bump(session: Session) -> None:
     settings.put(session, VERSION_KEY, {"v": _version(session) + 1})
+    session.info.pop(VERSION_KEY, None)
 
 
 def working_calendar(session: Session) -> WorkingCalendar:
+    """The calendar in force; its version is read once per transaction (session), not per clock."""
     global _cache
-    version = _version(session)
+    version = session.info.get(VERSION_KEY)
+    if version is None:
+        version = session.info[VERSION_KEY] = _version(session)
     with _lock:
         if _cache is not None and _cache[0] == version:
             return _cache[1]

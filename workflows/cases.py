@@ -174,6 +174,8 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
 
 
 def _sync_stage_clocks(session: Session, case: Case, workflow, definition: ProcessDefinition, at) -> None:
+    if not any(step.kind == "stage" for step in definition.steps.values()):
+        return
     running = {str(t.id): t for t in engine.running_stages(workflow, definition)}
     clocks = {c.task_id: c for c in session.scalars(select(SlaClock).where(
         SlaClock.case_id == case.id, SlaClock.scope == "stage", SlaClock.state.in_(sla.ACTIVE)))}

@@ -21,7 +21,7 @@ from timers.durations import parse_duration
 from timers.sla import WarningPolicy, clock_times, left_minutes, used_minutes
 
 from .calendar_store import working_calendar
-from .models import Alert, Case, Pause, SlaClock, WorkItem
+from .models import Alert, Case, SlaClock, WorkItem
 
 RUNNING = ("running", "warned", "breached")
 ACTIVE = (*RUNNING, "paused")
@@ -55,7 +55,7 @@ def start_clock(session: Session, case: Case, scope: str, budget: str, name: str
                      started_at=at, state="running", paused_minutes=0)
     cal = working_calendar(session)
     _place(cal, clock)
-    if _case_is_paused(session, case):
+    if case.status == "paused":
         clock.state, clock.paused_at = "paused", at
     session.add(clock)
     session.flush()
@@ -88,10 +88,6 @@ def stop_clocks(session: Session, case_id: int, *, task_ids: set[str] | None = N
     for clock in session.scalars(stmt):
         if task_ids is None or clock.task_id in task_ids:
             stop_clock(session, clock, cancelled=cancelled)
-
-
-def _case_is_paused(session: Session, case: Case) -> bool:
-    return session.scalar(select(Pause.id).where(Pause.case_id == case.id, Pause.ended_at.is_(None))) is not None
 
 
 def pause_clocks(session: Session, case: Case, at: datetime) -> None:
