@@ -317,6 +317,22 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
         benchmarks.dump(result, json_path)
 
 
+@bench.command("timers")
+@click.option("--clocks", default=100_000, show_default=True, type=click.IntRange(100, 10_000_000))
+@click.option("--due", "due_share", default=0.1, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--json", "json_path", default=None)
+def bench_timers(clocks: int, due_share: float, json_path: str | None) -> None:
+    """Running clocks of which a share has passed its limits: one sweep's duration and alerts per second."""
+    from workflows import bench as benchmarks
+
+    database = _database()
+    prepare(database)
+    result = benchmarks.run_timers(database, clocks, due_share)
+    click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+    if json_path:
+        benchmarks.dump(result, json_path)
+
+
 @bench.command("throughput")
 @click.option("--cases", "n_cases", default=200, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--workers", default="1,2", show_default=True, help="worker process counts to run, comma separated")

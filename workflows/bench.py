@@ -332,3 +332,65 @@ def completed_case_bytes(db: Database) -> dict:
                              AuditEvent.case_id.in_(ids)))) / len(done)
     return {"state_bytes": round(state), "data_bytes": round(data), "rows_per_case": counts,
             "audit_json_bytes": round(audit_json)}
+
+
+def run_timers(db: Database, clocks: int, due_share: float = 0.1, seed: int = 11) -> dict:
+    """`clocks` running step clocks, `due_share` of them past their warning and due instants; one sweep."""
+    from . import jobs
+    from .models import Alert
+
+    rng = random.Random(seed)
+    with db.read() as s:
+        version = s.scalar(select(ProcessVersion).where(ProcessVersion.process_key == "company_setup")
+                           .order_by(ProcessVersion.version.desc()))
+    sample = db.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, cases.SYSTEM))
+    with db.read() as s:
+        start_id = (s.scalar(select(func.max(Case.id))) or 0) + 1
+        alerts_before = s.scalar(select(func.count()).select_from(Alert)) or 0
+    at = now()
+    per_case = 100
+    n_cases = max(1, clocks // per_case)
+    due_count = 0
+    for offset in range(0, n_cases, BATCH // per_case):
+        case_rows, clock_rows = [], []
+        for n in range(offset, min(n_cases, offset + BATCH // per_case)):
+            case_id = start_id + n
+            case_rows.append(dict(
+                id=case_id, case_no=f"T{case_id:011d}", query_code="BENCHMRK", process_version_id=version.id,
+                process_key="company_setup", matter_code="QYKB", status="in_progress", outcome=None,
+                applicant_type="company", applicant_name="计时", applicant_id_no="91350100M000100Y43",
+                applicant_contact=None, data={}, budget="PT8H", state=sample.state, created_by="bench",
+                created_at=at, updated_at=at, completed_at=None, revision=1, next_timer_at=None, materials=None,
+                supplement_due_at=None))
+            for k in range(per_case):
+                falls_due = rng.random() < due_share
+                due_count += falls_due
+                due = at - timedelta(minutes=rng.randint(1, 600)) if falls_due else at + timedelta(days=30)
+                clock_rows.append(dict(
+                    case_id=case_id, case_no=f"T{case_id:011d}", process_key="company_setup", matter_code="QYKB",
+                    scope="step", step=f"s{k}", name="环节", task_id=None, work_item_id=None, department="police",
+                    budget="PT3H", budget_minutes=180, started_at=at - timedelta(days=1), due_at=due,
+                    warn_at=due - timedelta(hours=1), calendar_missing=None, state="running", paused_at=None,
+                    paused_minutes=0, warned_at=None, breached_at=None, stopped_at=None, used_minutes=None))
+
+        def write(s, c=case_rows, k=clock_rows):
+            s.execute(insert(Case), c)
+            s.execute(insert(SlaClock), k)
+        db.transaction(write)
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql(f"SELECT setval('cases_id_seq', {start_id + n_cases})")
+            conn.commit()
+    started = time.perf_counter()
+    result = jobs.sweep_clocks(db)
+    seconds = time.perf_counter() - started
+    idle_started = time.perf_counter()
+    jobs.sweep_clocks(db)  # nothing due any more
+    idle_ms = (time.perf_counter() - idle_started) * 1000
+    with db.read() as s:
+        made = (s.scalar(select(func.count()).select_from(Alert)) or 0) - alerts_before
+    return {"workload": "timers", "database": db.dialect, "clocks": n_cases * per_case, "falling_due": due_count,
+            "warnings": result.warnings, "breaches": result.breaches, "alerts": made,
+            "sweep_seconds": round(seconds, 2), "alerts_per_s": round(made / seconds, 1),
+            "idle_sweep_ms": round(idle_ms, 1), "peak_rss_mb": peak_rss_mb()}

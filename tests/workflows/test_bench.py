@@ -23,3 +23,19 @@ def test_bench_supervision_tiny(database, db_url, tmp_path):
     result = json.loads(out_json.read_text())
     assert result["written"]["cases"] == 90 and result["totals"]["cases"] == 91  # plus the sample case
     assert all(t["p50_ms"] > 0 for t in result["timings"])
+
+
+def test_bench_timers_and_throughput_tiny(database, db_url):
+    env = {**os.environ, "DATABASE_URL": db_url}
+    run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "timers", "--clocks", "500", "--due", "0.2"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    fields = dict(part.split("=", 1) for part in run.stdout.split())
+    due = int(fields["falling_due"])
+    assert due > 0 and int(fields["warnings"]) == due and int(fields["breaches"]) == due
+    assert int(fields["alerts"]) == 2 * due
+    run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "throughput", "--cases", "3", "--workers",
+                          "1,2"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "floor, serializing" in run.stdout and "service layer, 2 worker(s)" in run.stdout
+    assert "per-step overhead over the serializing floor" in run.stdout
