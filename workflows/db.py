@@ -134,3 +134,11 @@ def _is_retryable(exc: Exception) -> bool:
         marker in text
         for marker in ("database is locked", "deadlock detected", "could not serialize", "database is busy")
     )
+
+
+def insert_ignoring_duplicates(session: Session, model, keys: list[str]):
+    """INSERT … ON CONFLICT (keys) DO NOTHING on PostgreSQL and SQLite alike."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing(index_elements=keys)

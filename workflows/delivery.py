@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from timers.clock import now, to_local
@@ -62,6 +62,19 @@ def queue_deliveries(session: Session, alert: Alert, config: DeliveryConfig | No
         for target in targets:
             session.add(AlertDelivery(alert_id=alert.id, channel=channel, target=target, state="pending",
                                       attempts=0, next_attempt_at=at))
+
+
+def queue_deliveries_for(session: Session, alerts: list[tuple[int, str]], config: DeliveryConfig | None = None) -> None:
+    """Deliveries for alerts inserted in bulk, given as (id, level) pairs."""
+    config = config or DeliveryConfig.from_env()
+    targets = [("email", t) for t in config.emails] + [("webhook", t) for t in config.webhooks]
+    if not targets:
+        return
+    at = now()
+    rows = [dict(alert_id=alert_id, channel=channel, target=target, state="pending", attempts=0, next_attempt_at=at)
+            for alert_id, level in alerts if level in config.levels for channel, target in targets]
+    if rows:
+        session.execute(insert(AlertDelivery), rows)
 
 
 def payload(alert: Alert) -> dict:

@@ -14,6 +14,7 @@ def _insert(session: Session):
     return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(Setting)
 
 
+
 def put(session: Session, key: str, value: dict[str, Any]) -> None:
     stmt = _insert(session).values(key=key, value=value)
     session.execute(stmt.on_conflict_do_update(index_elements=[Setting.key], set_={"value": stmt.excluded.value}))

@@ -21,6 +21,7 @@ from timers.durations import parse_duration
 from timers.sla import WarningPolicy, clock_times, left_minutes, used_minutes
 
 from .calendar_store import working_calendar
+from .db import insert_ignoring_duplicates
 from .models import Alert, Case, SlaClock, WorkItem
 
 RUNNING = ("running", "warned", "breached")
@@ -169,39 +170,55 @@ class SweepResult:
 
 
 def sweep(session: Session, at: datetime | None = None, batch: int = 5000) -> SweepResult:
-    """Record every warning and breach whose instant has passed, once, at its true time."""
+    """Record every warning and breach whose instant has passed, once, at its true time.
+
+    A batch is one query for the clocks, one for their assignees and one INSERT … ON CONFLICT DO NOTHING
+    for the alerts (the unique key drops what another scheduler already made)."""
     at = at or now()
     result = SweepResult()
     stmt = (select(SlaClock).where(
         SlaClock.state.in_(RUNNING),
         or_(and_(SlaClock.warned_at.is_(None), SlaClock.warn_at <= at),
             and_(SlaClock.breached_at.is_(None), SlaClock.due_at <= at)))
-        .order_by(SlaClock.id).limit(batch))
+        .limit(batch))  # no ORDER BY: it would turn the two partial-index scans into a scan of every clock
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    for clock in session.scalars(stmt):
-        assignee = None
-        if clock.work_item_id:
-            assignee = session.scalar(select(WorkItem.assignee).where(WorkItem.id == clock.work_item_id))
+    clocks = session.scalars(stmt).all()
+    item_ids = [c.work_item_id for c in clocks if c.work_item_id]
+    assignees = {i: a for i, a in session.execute(
+        select(WorkItem.id, WorkItem.assignee).where(WorkItem.id.in_(item_ids)))} if item_ids else {}
+    rows: list[dict] = []
+    created = now()
+    for clock in clocks:
+        assignee = assignees.get(clock.work_item_id)
         concerned = ["role:supervisor"]
         if clock.department:
             concerned.append(f"department:{clock.department}")
         if assignee:
             concerned.append(f"user:{assignee}")
         label = {"case": "办件", "stage": "阶段", "step": "环节"}[clock.scope]
+        common = dict(case_id=clock.case_id, case_no=clock.case_no, clock_id=clock.id, step=clock.step,
+                      department=clock.department, assignee=assignee, concerned=concerned, created_at=created)
         if clock.warned_at is None and clock.warn_at is not None and clock.warn_at <= at:
             clock.warned_at = clock.warn_at
             clock.state = "warned"
             result.warnings += 1
-            _alert(session, f"clock:{clock.id}:warning", "warning", clock, assignee, concerned,
-                   f"预警：{clock.case_no} {label}「{clock.name}」将于 {_show(clock.due_at)} 到期", clock.warn_at)
+            rows.append(dict(common, dedupe_key=f"clock:{clock.id}:warning", level="warning", at=clock.warn_at,
+                             message=f"预警：{clock.case_no} {label}「{clock.name}」将于 {_show(clock.due_at)} 到期"))
         if clock.breached_at is None and clock.due_at is not None and clock.due_at <= at:
             clock.breached_at = clock.due_at
             clock.state = "breached"
             result.breaches += 1
-            _alert(session, f"clock:{clock.id}:breach", "breach", clock, assignee, concerned,
-                   f"超期：{clock.case_no} {label}「{clock.name}」已于 {_show(clock.due_at)} 超过时限", clock.due_at)
+            rows.append(dict(common, dedupe_key=f"clock:{clock.id}:breach", level="breach", at=clock.due_at,
+                             message=f"超期：{clock.case_no} {label}「{clock.name}」已于 {_show(clock.due_at)} "
+                                     "超过时限"))
     session.flush()
+    if rows:
+        from .delivery import queue_deliveries_for
+
+        inserted = session.execute(insert_ignoring_duplicates(session, Alert, ["dedupe_key"]).values(rows)
+                                   .returning(Alert.id, Alert.level)).all()
+        queue_deliveries_for(session, inserted)
     return result
 
 
