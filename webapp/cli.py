@@ -124,10 +124,12 @@ def check() -> None:
 
 
 def prepare(database: Database) -> list[str]:
-    """What start-up does: schema up to date, bundled processes deployed, official calendar years loaded."""
-    upgrade(database)
-    lines = deploy_files(database, processes.bundled_files(), actor="startup")
-    added = database.transaction(lambda s: calendar_store.seed_official_years(s, "startup"))
+    """What start-up does: schema up to date, bundled processes deployed, official calendar years loaded.
+    Several nodes starting together take turns."""
+    with database.exclusive("onewindow-startup"):
+        upgrade(database)
+        lines = deploy_files(database, processes.bundled_files(), actor="startup")
+        added = database.transaction(lambda s: calendar_store.seed_official_years(s, "startup"))
     if added:
         lines.append(f"calendar: loaded {added[0]}–{added[-1]} from chinese-calendar")
     return lines
@@ -456,6 +458,9 @@ def _serve(host: str, port: int, workers: int, prepared: bool, with_scheduler: b
             self.cfg.set("workers", workers)
             self.cfg.set("threads", 4)
             self.cfg.set("accesslog", "-")
+            if "control_socket_disable" in self.cfg.settings:
+                # one control socket path per machine: several servers on one machine would collide
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return create_app()

@@ -122,6 +122,24 @@ class Database:
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise AssertionError("unreachable")
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """One process of the deployment at a time (start-up: migrations, deployment, calendar seeding).
+
+        PostgreSQL: a session advisory lock; SQLite serves one node, whose writes already queue."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big") & 0x7FFFFFFFFFFFFFFF
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+                conn.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
