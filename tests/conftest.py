@@ -61,6 +61,8 @@ def db_url(request, tmp_path) -> str:
     database = Database(url)
     with database.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    from workflows.processes import forget_cached_versions
+    forget_cached_versions()  # ids start again at 1 with other content
     database.dispose()
     return url
 

@@ -27,7 +27,7 @@ from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .forms import validate
 from .models import AuditEvent, Case, CaseSequence, Pause, SlaClock, WorkItem
-from .processes import ProcessDefinition, Step, definition_for, latest_version
+from .processes import ProcessDefinition, Step, cached_version, definition_for, latest_version
 from .scripting import evaluate
 from .timer_events import shift_timers, use_calendar
 
@@ -195,12 +195,15 @@ def _sync_stage_clocks(session: Session, case: Case, workflow, definition: Proce
 
 
 def _item_for_update(session: Session, item_id: int) -> tuple[WorkItem, Case]:
-    item = session.get(WorkItem, item_id)
-    if item is None:
+    # Lock the case: every change to a case and its items goes through this row.
+    row = session.execute(select(Case, WorkItem).join(WorkItem, WorkItem.case_id == Case.id)
+                          .where(WorkItem.id == item_id).with_for_update(of=Case)).first()
+    if row is None:
         raise NotFound(f"no work item {item_id}")
-    # Lock the case first: every change to a case and its items goes through this row.
-    case = session.scalars(select(Case).where(Case.id == item.case_id).with_for_update()).one()
-    session.refresh(item)
+    case, item = row
+    if session.get_bind().dialect.name == "postgresql":
+        # the item was read with the statement's snapshot; after waiting for the lock, read it again
+        session.refresh(item)
     return item, case
 
 
@@ -249,15 +252,17 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
         raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
     if case.status == "paused":
         raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
-    definition = definition_for(case.process_version)
+    definition = definition_for(version_of(session, case))
     step = definition.steps[item.step]
     clean = validate(list(step.fields), data, f"step {item.step}")
     workflow = engine.load(case.state, definition)
     task = workflow.get_task_from_id(UUID(item.task_id))
     if task is None or task.state != TaskState.READY:
         raise Conflict(f"work item {item_id} is no longer ready in the process")
+    # the open steps are the workflow's ready user tasks (the work items mirror them): no query needed
     before = {"status": case.status, "state": item.state, "assignee": item.assignee,
-              "open_steps": _open_steps(session, case)}
+              "open_steps": _ready_steps(workflow)}
+    sla.stop_clocks(session, case.id, task_ids={item.task_id})
     calendar = sla.working_calendar(session)
     try:
         with use_calendar(calendar):
@@ -270,16 +275,24 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
     item.state, item.completed_at, item.completed_by = "completed", at, actor.username
     item.assignee = item.assignee or actor.username
     case.data = {**case.data, **clean}
-    sla.stop_clocks(session, case.id, task_ids={item.task_id})
     accepting = case.status == "received"
     _settle(session, case, workflow, definition, at)
     if accepting and case.status == "in_progress" and case.budget:
         # 受理: the case clock runs from the moment the window accepts the case
-        sla.start_clock(session, case, "case", case.budget, case.process_version.name, at=at)
+        sla.start_clock(session, case, "case", case.budget, version_of(session, case).name, at=at)
     _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
            after={"status": case.status, "outcome": case.outcome, "data": clean,
-                  "open_steps": _open_steps(session, case)})
+                  "open_steps": _ready_steps(workflow)})
     return item
+
+
+def _ready_steps(workflow) -> list[str]:
+    return sorted(t.task_spec.bpmn_id for t in engine.ready_user_tasks(workflow))
+
+
+def version_of(session: Session, case: Case):
+    """The case's process version, from the process-wide cache of these immutable rows."""
+    return cached_version(session, case.process_version_id)
 
 
 def _settle(session: Session, case: Case, workflow, definition: ProcessDefinition, at) -> list[WorkItem]:

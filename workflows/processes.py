@@ -238,6 +238,31 @@ def definition_for(version: ProcessVersion) -> ProcessDefinition:
     return found
 
 
+_versions: dict[tuple[str, int], ProcessVersion] = {}
+
+
+def cached_version(session: Session, version_id: int) -> ProcessVersion:
+    """A process version row by id. Versions never change once stored, so they are kept per process
+    (keyed by database too: tests reuse ids across databases)."""
+    key = (str(session.get_bind().url), version_id)
+    with _cache_lock:
+        found = _versions.get(key)
+    if found is None:
+        found = session.get(ProcessVersion, version_id)
+        if found is None:
+            raise NotFound(f"no process version {version_id}")
+        _ = found.bpmn_xml  # deferred: load it before the row leaves the session
+        session.expunge(found)
+        with _cache_lock:
+            _versions[key] = found
+    return found
+
+
+def forget_cached_versions() -> None:
+    with _cache_lock:
+        _versions.clear()
+
+
 def latest_version(session: Session, key: str) -> ProcessVersion:
     version = session.scalars(
         select(ProcessVersion).where(ProcessVersion.process_key == key)
