@@ -319,6 +319,37 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
         benchmarks.dump(result, json_path)
 
 
+@bench.command("scale")
+@click.option("--open", "open_cases", default=100_000, show_default=True, type=click.IntRange(0, 10_000_000))
+@click.option("--completed", default=900_000, show_default=True, type=click.IntRange(0, 100_000_000))
+@click.option("--runs", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--month", default="2026-10-01", show_default=True)
+@click.option("--json", "json_path", default=None)
+def bench_scale(open_cases: int, completed: int, runs: int, month: str, json_path: str | None) -> None:
+    """Fill DATABASE_URL (default 1,000,000 cases, 100,000 open) and time the everyday reads and sweeps."""
+    import time as _time
+
+    from workflows import bench as benchmarks
+
+    try:
+        first = date.fromisoformat(month).replace(day=1)
+    except ValueError:
+        _fail("--month: YYYY-MM-DD")
+    database = _database()
+    prepare(database)
+    started = _time.perf_counter()
+    written = benchmarks.populate(database, open_cases, completed, first) if open_cases + completed else {}
+    built = round(_time.perf_counter() - started, 1)
+    timings = benchmarks.run_scale_queries(database, first, runs)
+    result = {"workload": "scale", "database": database.dialect, "written": written, "build_seconds": built,
+              "timings": [t.__dict__ for t in timings], "peak_rss_mb": benchmarks.peak_rss_mb()}
+    click.echo(f"database {database.dialect}; written {written} in {built} s; peak RSS {result['peak_rss_mb']} MB")
+    for t in timings:
+        click.echo(f"{t.name:<50} {t.runs:>4} p50 {t.p50_ms:>9} ms  p95 {t.p95_ms:>9} ms")
+    if json_path:
+        benchmarks.dump(result, json_path)
+
+
 @bench.command("timers")
 @click.option("--clocks", default=100_000, show_default=True, type=click.IntRange(100, 10_000_000))
 @click.option("--due", "due_share", default=0.1, show_default=True, type=click.FloatRange(0, 1))

@@ -401,3 +401,53 @@ def run_timers(db: Database, clocks: int, due_share: float = 0.1, seed: int = 11
             "sweep_seconds": round(seconds, 2), "alerts_per_s": round(made / seconds, 1),
             "idle_sweep_job_ms": round(idle_ms, 1), "idle_sweep_p50_ms": idle.p50_ms, "idle_sweep_p95_ms": idle.p95_ms,
             "peak_rss_mb": peak_rss_mb()}
+
+
+def run_scale_queries(db: Database, month: date, runs: int) -> list[Timing]:
+    """The hall's everyday reads at scale: a department's worklist, a case page, the SLA sweep with
+    nothing due and with 1,000 clocks due, the board, a month's statistics."""
+    from sqlalchemy import update
+
+    from . import jobs
+
+    actor = cases.Actor("police", "reviewer", "police")
+    with db.read() as s:
+        sample_nos = list(s.scalars(select(Case.case_no).where(Case.status == "in_progress").limit(runs)))
+
+    def worklist():
+        with db.read() as s:
+            return cases.list_work_items(s, cases.WorkItemQuery(state="open", limit=50), actor)
+
+    picks = iter(sample_nos * 3)
+
+    def case_page():
+        with db.read() as s:
+            case = cases.get_case(s, next(picks))
+            return cases.case_view(s, case)
+
+    def idle_sweep():
+        with db.sessions() as s:
+            sla.sweep(s)
+            s.rollback()
+
+    jobs.sweep_clocks(db)  # record everything the bulk data left due, so the next sweeps start clean
+    timings = [_time("worklist: a department's open items, first page", runs, worklist),
+               _time("case page", runs, case_page),
+               _time("SLA sweep, nothing due", runs, idle_sweep)]
+    due_runs = []
+    for _ in range(max(1, min(runs, 5))):
+        def make_due(s):
+            ids = list(s.scalars(select(SlaClock.id).where(SlaClock.state == "running").limit(1000)))
+            past = now() - timedelta(minutes=5)
+            s.execute(update(SlaClock).where(SlaClock.id.in_(ids)).values(
+                warn_at=past - timedelta(hours=1), due_at=past, warned_at=None, breached_at=None,
+                state="running"))
+        db.transaction(make_due)
+        started = time.perf_counter()
+        jobs.sweep_clocks(db)
+        due_runs.append((time.perf_counter() - started) * 1000)
+    due_runs.sort()
+    timings.append(Timing("SLA sweep, 1,000 clocks due (whole job)", len(due_runs),
+                          round(pystats.median(due_runs), 2), round(due_runs[-1], 2), round(due_runs[-1], 2)))
+    timings += measure_supervision(db, month, runs)
+    return timings

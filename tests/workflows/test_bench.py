@@ -39,3 +39,13 @@ def test_bench_timers_and_throughput_tiny(database, db_url):
     assert run.returncode == 0, run.stderr
     assert "floor, serializing" in run.stdout and "service layer, 2 worker(s)" in run.stdout
     assert "per-step overhead over the serializing floor" in run.stdout
+
+
+def test_bench_scale_tiny(database, db_url):
+    env = {**os.environ, "DATABASE_URL": db_url}
+    run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "scale", "--open", "80", "--completed", "40",
+                          "--runs", "2"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    for name in ("worklist", "case page", "SLA sweep, nothing due", "1,000 clocks due", "board first page",
+                 "month statistics"):
+        assert name in run.stdout, name
