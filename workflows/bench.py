@@ -51,6 +51,34 @@ def _time(name: str, runs: int, call) -> Timing:
     return Timing(name, runs, round(pystats.median(samples), 2), round(p95, 2), round(samples[-1], 2))
 
 
+def _bulk(db: Database, batches: list[tuple[type, list[dict]]]) -> None:
+    """Write rows in one transaction: COPY on PostgreSQL (an order of magnitude faster than INSERT for
+    a million rows), executemany elsewhere."""
+    if db.dialect != "postgresql":
+        def write(s):
+            for model, rows in batches:
+                if rows:
+                    s.execute(insert(model), rows)
+        db.transaction(write)
+        return
+    from psycopg.types.json import Json
+
+    raw = db.engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            for model, rows in batches:
+                if not rows:
+                    continue
+                columns = list(rows[0])
+                with cur.copy(f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([Json(v) if isinstance(v, dict | list) else v for v in
+                                        (row[c] for c in columns)])
+        raw.commit()
+    finally:
+        raw.close()
+
+
 def populate(db: Database, open_cases: int, completed_cases: int, month: date, seed: int = 7) -> dict:
     """Add `open_cases` running company-setup cases and `completed_cases` finished in `month`."""
     rng = random.Random(seed)
@@ -116,14 +144,7 @@ def populate(db: Database, open_cases: int, completed_cases: int, month: date, s
                 rating_rows.append(dict(case_id=case_id, score=rng.choice((5, 5, 5, 4, 4, 3, 2, 1)), comment="",
                                         at=created + timedelta(days=1), followup_case_id=None))
 
-        def write(s, c=case_rows, k=clock_rows, i=item_rows, r=rating_rows):
-            s.execute(insert(Case), c)
-            s.execute(insert(SlaClock), k)
-            if i:
-                s.execute(insert(WorkItem), i)
-            if r:
-                s.execute(insert(Rating), r)
-        db.transaction(write)
+        _bulk(db, [(Case, case_rows), (SlaClock, clock_rows), (WorkItem, item_rows), (Rating, rating_rows)])
         written["cases"] += len(case_rows)
         written["clocks"] += len(clock_rows)
         written["work_items"] += len(item_rows)
