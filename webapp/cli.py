@@ -321,7 +321,8 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
 
 @bench.command("scale")
 @click.option("--open", "open_cases", default=100_000, show_default=True, type=click.IntRange(0, 10_000_000))
-@click.option("--completed", default=900_000, show_default=True, type=click.IntRange(0, 100_000_000))
+@click.option("--completed", default=900_000, show_default=True, type=click.IntRange(0, 100_000_000),
+              help="completed cases, spread over the twelve months ending with --month")
 @click.option("--runs", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--month", default="2026-10-01", show_default=True)
 @click.option("--json", "json_path", default=None)
@@ -338,7 +339,9 @@ def bench_scale(open_cases: int, completed: int, runs: int, month: str, json_pat
     database = _database()
     prepare(database)
     started = _time.perf_counter()
-    written = benchmarks.populate(database, open_cases, completed, first) if open_cases + completed else {}
+    # the completed cases spread over the twelve months ending with the measured one
+    written = benchmarks.populate(database, open_cases, completed, first, months=12) if open_cases + completed \
+        else {}
     built = round(_time.perf_counter() - started, 1)
     timings = benchmarks.run_scale_queries(database, first, runs)
     result = {"workload": "scale", "database": database.dialect, "written": written, "build_seconds": built,
@@ -408,6 +411,11 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
         click.echo(f"per-step overhead over the serializing floor: {ratio:.2f}x")
     if one and two:
         click.echo(f"2 workers / 1 worker: {two['steps_per_s'] / one['steps_per_s']:.2f}x")
+    for r in results:
+        samples = r.get("rss_samples_mb") or []
+        if len(samples) >= 3:
+            drift = (samples[-1] - samples[1]) / samples[1] * 100
+            click.echo(f"{r['workers']} worker(s): RSS over the run {samples} MB; from 10 % to the end {drift:+.1f} %")
     click.echo(f"completed case: {size}")
     if json_path:
         benchmarks.dump({"results": results, "completed_case": size, "database": database.dialect}, json_path)

@@ -79,8 +79,10 @@ def _bulk(db: Database, batches: list[tuple[type, list[dict]]]) -> None:
         raw.close()
 
 
-def populate(db: Database, open_cases: int, completed_cases: int, month: date, seed: int = 7) -> dict:
-    """Add `open_cases` running company-setup cases and `completed_cases` finished in `month`."""
+def populate(db: Database, open_cases: int, completed_cases: int, month: date, seed: int = 7,
+             months: int = 1) -> dict:
+    """Add `open_cases` running company-setup cases and `completed_cases` finished over `months` months
+    ending with `month` (spread evenly, so the measured month holds its share)."""
     rng = random.Random(seed)
     with db.read() as s:
         version = s.scalar(select(ProcessVersion).where(ProcessVersion.process_key == "company_setup")
@@ -103,7 +105,8 @@ def populate(db: Database, open_cases: int, completed_cases: int, month: date, s
             case_id = start_id + n
             is_open = n < open_cases
             created = (at - timedelta(minutes=rng.randint(0, 60 * 24 * 5)) if is_open
-                       else month_start + timedelta(minutes=rng.randint(0, 60 * 24 * 27)))
+                       else month_start - timedelta(days=30 * rng.randrange(months))
+                       + timedelta(minutes=rng.randint(0, 60 * 24 * 27)))
             case_no = f"B{case_id:011d}"
             case_rows.append(dict(
                 id=case_id, case_no=case_no, query_code="BENCHMRK", process_version_id=version.id,
@@ -227,12 +230,20 @@ def _percentiles(samples_ms: list[float]) -> dict:
     return {"p50_ms": rank(0.5), "p95_ms": rank(0.95), "p99_ms": rank(0.99)}
 
 
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return round(int(fh.read().split()[1]) * resource.getpagesize() / 2**20, 1)
+
+
 def _run_cases(url: str, n: int, out) -> None:
     """One worker: n company-setup cases from intake to delivery through the service layer."""
     db = Database(url)
     latencies: list[float] = []
+    rss: list[float] = []
     started = time.perf_counter()
-    for _ in range(n):
+    for done in range(n):
+        if n >= 10 and done % max(1, n // 10) == 0:
+            rss.append(current_rss_mb())
         t = time.perf_counter()
         case = db.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, cases.SYSTEM))
         latencies.append((time.perf_counter() - t) * 1000)
@@ -246,7 +257,9 @@ def _run_cases(url: str, n: int, out) -> None:
                 t = time.perf_counter()
                 db.transaction(lambda s, i=item: cases.complete(s, i.id, REVIEWERS[i.step], STEP_DATA[i.step]))
                 latencies.append((time.perf_counter() - t) * 1000)
-    out.put({"seconds": time.perf_counter() - started, "latencies": latencies, "rss_mb": peak_rss_mb()})
+    rss.append(current_rss_mb())
+    out.put({"seconds": time.perf_counter() - started, "latencies": latencies, "rss_mb": peak_rss_mb(),
+             "rss_samples": rss})
     db.dispose()
 
 
@@ -270,7 +283,9 @@ def throughput(url: str, n_cases: int, workers: int) -> dict:
             "seconds": round(wall, 2), "cases_per_s": round(n_cases / wall, 1),
             "steps_per_s": round(len(latencies) / wall, 1), **_percentiles(latencies),
             "step_mean_ms": round(sum(latencies) / len(latencies), 3),
-            "worker_rss_mb": max(r["rss_mb"] for r in results)}
+            "worker_rss_mb": max(r["rss_mb"] for r in results),
+            # memory of the first worker at every tenth of its run: flat means no leak per step
+            "rss_samples_mb": results[0]["rss_samples"]}
 
 
 def floor(n_cases: int, serialize: bool) -> dict:
@@ -446,12 +461,17 @@ def run_scale_queries(db: Database, month: date, runs: int) -> list[Timing]:
             case = cases.get_case(s, next(picks))
             return cases.case_view(s, case)
 
-    def idle_sweep():
-        with db.sessions() as s:
-            sla.sweep(s)
-            s.rollback()
-
+    cleaned_at = now()
     jobs.sweep_clocks(db)  # record everything the bulk data left due, so the next sweeps start clean
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:  # what autovacuum does after such a burst of updates
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE sla_clocks")
+
+    def idle_sweep():
+        # at the cleaning instant: the bulk data's due times lie near the present and keep falling due
+        with db.sessions() as s:
+            sla.sweep(s, at=cleaned_at)
+            s.rollback()
     timings = [_time("worklist: a department's open items, first page", runs, worklist),
                _time("case page", runs, case_page),
                _time("SLA sweep, nothing due", runs, idle_sweep)]

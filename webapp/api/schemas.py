@@ -107,7 +107,7 @@ class WorkItemOut(Schema):
 
 class WorkItemList(Schema):
     items = fields.List(fields.Nested(WorkItemOut))
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "matching items, counted up to 10,000 (10001 means more)"})
     limit = fields.Integer()
     offset = fields.Integer()
 
