@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import CLERK, COMPANY, DEMO_PASSWORD
+from tests.webapp.live import call, free_port
 from workflows import cases
 from workflows.integrity import all_problems
 from workflows.models import WorkItem
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.slow
 DATA = {"registration": {"approval": "approve", "license_no": "L"}, "seal": {"seal_no": "S"},
         "invoice": {"taxpayer_no": "T"}}
 USERS = {"registration": "samr", "seal": "police", "invoice": "tax"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_server(db_url: str, port: int) -> subprocess.Popen:
@@ -49,15 +42,7 @@ def _start_server(db_url: str, port: int) -> subprocess.Popen:
 
 
 def _post(port: int, path: str, body: dict, token: str | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1{path}", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    return call(port, "POST", path, body, token, timeout=10)
 
 
 def test_sigkill_mid_burst_loses_no_acknowledged_completion(deployed, db_url):
@@ -72,7 +57,7 @@ def test_sigkill_mid_burst_loses_no_acknowledged_completion(deployed, db_url):
                                                                          WorkItem.step != "deliver"))]
     assert len(items) == 36
 
-    port = _free_port()
+    port = free_port()
     server = _start_server(db_url, port)
     try:
         tokens = {u: _post(port, "/auth/token", {"username": u, "password": DEMO_PASSWORD})[1]["token"]

@@ -3,10 +3,8 @@ makes no alert twice, and a killed scheduler's work is done by the other."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import COMPANY, DEMO_PASSWORD
+from tests.webapp.live import call, free_port
 from timers.clock import SHANGHAI
 from workflows.clock_store import set_clock
 from workflows.integrity import all_problems
@@ -30,28 +29,9 @@ DATA = {"accept": {"decision": "accept"}, "registration": {"approval": "approve"
 USERS = {"accept": "clerk", "registration": "samr", "seal": "police", "invoice": "tax", "deliver": "clerk"}
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _spawn(args, env, log):
     return subprocess.Popen([sys.executable, "-m", "webapp.cli", *args], env=env, stdout=log, stderr=log,
                             start_new_session=True)
-
-
-def _call(port, method, path, body=None, token=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def test_two_web_nodes_and_two_schedulers(deployed, db_url, manual_clock, tmp_path):
@@ -60,7 +40,7 @@ def test_two_web_nodes_and_two_schedulers(deployed, db_url, manual_clock, tmp_pa
     database = deployed
     database.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 9, tzinfo=SHANGHAI)))
     env = {**os.environ, "DATABASE_URL": db_url, "ONEWINDOW_CLOCK": "manual", "ONEWINDOW_SWEEP_SECONDS": "1"}
-    ports = [_port(), _port()]
+    ports = [free_port(), free_port()]
     log = open(tmp_path / "nodes.log", "w")  # noqa: SIM115 - closed in finally
     procs = [_spawn(["serve", "--port", str(p), "--workers", "2", "--no-scheduler"], env, log) for p in ports]
     schedulers = [_spawn(["scheduler"], env, log) for _ in range(2)]
@@ -78,7 +58,7 @@ def test_two_web_nodes_and_two_schedulers(deployed, db_url, manual_clock, tmp_pa
 
         def login_all():  # tokens last 12 hours of the (manual) clock
             for u in set(USERS.values()):
-                tokens[u] = _call(ports[0], "POST", "/auth/token", {"username": u, "password": DEMO_PASSWORD})[1][
+                tokens[u] = call(ports[0], "POST", "/auth/token", {"username": u, "password": DEMO_PASSWORD})[1][
                     "token"]
         login_all()
 
@@ -88,18 +68,18 @@ def test_two_web_nodes_and_two_schedulers(deployed, db_url, manual_clock, tmp_pa
         lock = threading.Lock()
 
         def complete(item, port):
-            status, body = _call(port, "POST", f"/work-items/{item['id']}/complete", {"data": DATA[item["step"]]},
+            status, body = call(port, "POST", f"/work-items/{item['id']}/complete", {"data": DATA[item["step"]]},
                                  tokens[USERS[item["step"]]])
             with lock:
                 (acknowledged if status == 200 else errors).append((item["id"], status, body))
 
         def run_case(n):
             port = ports[n % 2]
-            status, case = _call(port, "POST", "/cases", {"process": "company_setup", "applicant": COMPANY},
+            status, case = call(port, "POST", "/cases", {"process": "company_setup", "applicant": COMPANY},
                                  tokens["clerk"])
             assert status == 201, case
             for _ in range(4):
-                _, shown = _call(ports[(n + 1) % 2], "GET", f"/cases/{case['case_no']}", token=tokens["clerk"])
+                _, shown = call(ports[(n + 1) % 2], "GET", f"/cases/{case['case_no']}", token=tokens["clerk"])
                 items = shown["open_items"]
                 if not items:
                     return
@@ -124,12 +104,12 @@ def test_two_web_nodes_and_two_schedulers(deployed, db_url, manual_clock, tmp_pa
 
         # clocks that fall due while both schedulers run: every alert exactly once
         for n in range(10):
-            _call(ports[n % 2], "POST", "/cases", {"process": "company_setup", "applicant": COMPANY},
+            call(ports[n % 2], "POST", "/cases", {"process": "company_setup", "applicant": COMPANY},
                   tokens["clerk"])
         with database.read() as s:
             accepts = s.scalars(select(WorkItem).where(WorkItem.step == "accept", WorkItem.state == "open")).all()
         for item in accepts:
-            assert _call(ports[0], "POST", f"/work-items/{item.id}/complete", {"data": DATA["accept"]},
+            assert call(ports[0], "POST", f"/work-items/{item.id}/complete", {"data": DATA["accept"]},
                          tokens["clerk"])[0] == 200
         database.transaction(lambda s: set_clock(s, datetime(2026, 3, 10, 18, tzinfo=SHANGHAI)))
         login_all()
@@ -149,14 +129,14 @@ def test_two_web_nodes_and_two_schedulers(deployed, db_url, manual_clock, tmp_pa
         os.killpg(schedulers[0].pid, signal.SIGKILL)
         schedulers[0].wait()
         for n in range(5):
-            _call(ports[n % 2], "POST", "/cases", {"process": "company_setup", "applicant": COMPANY},
+            call(ports[n % 2], "POST", "/cases", {"process": "company_setup", "applicant": COMPANY},
                   tokens["clerk"])
         with database.read() as s:
             accepts = s.scalars(select(WorkItem).where(WorkItem.step == "accept", WorkItem.state == "open")).all()
         database.transaction(lambda s: set_clock(s, datetime(2026, 3, 11, 9, tzinfo=SHANGHAI)))
         login_all()
         for item in accepts:
-            assert _call(ports[1], "POST", f"/work-items/{item.id}/complete", {"data": DATA["accept"]},
+            assert call(ports[1], "POST", f"/work-items/{item.id}/complete", {"data": DATA["accept"]},
                          tokens["clerk"])[0] == 200
         database.transaction(lambda s: set_clock(s, datetime(2026, 3, 12, 18, tzinfo=SHANGHAI)))
         expected += 5 * 5 * 2
