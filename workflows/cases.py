@@ -280,7 +280,9 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
     _settle(session, case, workflow, definition, at)
     if accepting and case.status == "in_progress" and case.budget:
         # 受理: the case clock runs from the moment the window accepts the case
-        sla.start_clock(session, case, "case", case.budget, version_of(session, case).name, at=at)
+        # the window that accepted the case answers for its whole clock
+        sla.start_clock(session, case, "case", case.budget, version_of(session, case).name, at=at,
+                        department=item.department)
     _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
            after={"status": case.status, "outcome": case.outcome, "data": clean,
                   "open_steps": _ready_steps(workflow)})
