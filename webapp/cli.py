@@ -454,7 +454,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     click.echo(f"\ndemo users (password for all: {DEMO_PASSWORD}):")
     for username, role, department, display in DEMO_USERS:
         click.echo(f"  {username:<11} {role:<10} {department or '':<8} {display}")
-    click.echo(f"\nAPI:      http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)")
+    click.echo(f"\nWeb:      http://{host}:{port}/  (staff: /login; applicants: /track; supervisors: /board)")
+    click.echo(f"API:      http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)")
     click.echo(f'token:    curl -s -X POST http://{host}:{port}/api/v1/auth/token -H "Content-Type: '
                f'application/json" -d \'{{"username":"clerk","password":"{DEMO_PASSWORD}"}}\'')
     if not no_serve:
