@@ -18,10 +18,6 @@ class WorkingDuration:
     days: int = 0
     minutes: int = 0
 
-    @property
-    def is_days(self) -> bool:
-        return self.days > 0
-
     def iso(self) -> str:
         if self.days:
             return f"P{self.days}D"

@@ -289,6 +289,13 @@ def clock_show() -> None:
     click.echo(f"{to_local(now()).isoformat()} ({'manual' if clock.manual else 'system'} clock)")
 
 
+def _month(text: str) -> date:
+    try:
+        return date.fromisoformat(text).replace(day=1)
+    except ValueError:
+        _fail("--month: YYYY-MM-DD")
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that print numbers (record them in docs/benchmarks.md)."""
@@ -307,10 +314,7 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
     """Fill DATABASE_URL with open and completed cases, then time the board's first page and month statistics."""
     from workflows import bench as benchmarks
 
-    try:
-        first = date.fromisoformat(month).replace(day=1)
-    except ValueError:
-        _fail("--month: YYYY-MM-DD")
+    first = _month(month)
     database = _database()
     prepare(database)
     result = benchmarks.run_scale(database, 0 if no_fill else open_cases, 0 if no_fill else completed, runs, first)
@@ -332,10 +336,7 @@ def bench_scale(open_cases: int, completed: int, runs: int, month: str, json_pat
 
     from workflows import bench as benchmarks
 
-    try:
-        first = date.fromisoformat(month).replace(day=1)
-    except ValueError:
-        _fail("--month: YYYY-MM-DD")
+    first = _month(month)
     database = _database()
     prepare(database)
     started = _time.perf_counter()

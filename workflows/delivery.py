@@ -52,18 +52,6 @@ class DeliveryConfig:
                    os.environ.get("ONEWINDOW_SMTP_SENDER", "onewindow@localhost"))
 
 
-def queue_deliveries(session: Session, alert: Alert, config: DeliveryConfig | None = None) -> None:
-    config = config or DeliveryConfig.from_env()
-    if alert.level not in config.levels:
-        return
-    session.flush()
-    at = now()
-    for channel, targets in (("email", config.emails), ("webhook", config.webhooks)):
-        for target in targets:
-            session.add(AlertDelivery(alert_id=alert.id, channel=channel, target=target, state="pending",
-                                      attempts=0, next_attempt_at=at))
-
-
 def queue_deliveries_for(session: Session, alerts: list[tuple[int, str]], config: DeliveryConfig | None = None) -> None:
     """Deliveries for alerts inserted in bulk, given as (id, level) pairs."""
     config = config or DeliveryConfig.from_env()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, union
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from timers.calendar import CalendarMissing, WorkingCalendar
@@ -42,8 +41,9 @@ def _place(cal: WorkingCalendar, clock: SlaClock) -> None:
 
 
 def calendar_missing_alert(session: Session, year: int, at: datetime) -> None:
-    _alert(session, f"calendar:{year}", "calendar_missing", None, None, ["role:admin"],
-           f"{year} 年节假日安排未载入，期限无法计算 / no holiday schedule loaded for {year}", at)
+    record_alerts(session, [dict(
+        dedupe_key=f"calendar:{year}", level="calendar_missing", concerned=["role:admin"], at=at, created_at=now(),
+        message=f"{year} 年节假日安排未载入，期限无法计算 / no holiday schedule loaded for {year}")])
 
 
 def start_clock(session: Session, case: Case, scope: str, budget: str, name: str, *, step: str | None = None,
@@ -131,36 +131,25 @@ def recompute(session: Session) -> list[SlaClock]:
     return moved
 
 
-def _alert(session: Session, key: str, level: str, clock: SlaClock | None, assignee: str | None,
-           concerned: list[str], message: str, at: datetime) -> Alert | None:
-    """Insert an alert unless one with the same key exists (then nothing happens)."""
-    if session.scalar(select(Alert.id).where(Alert.dedupe_key == key)) is not None:
-        return None
-    alert = Alert(dedupe_key=key, level=level, case_id=clock.case_id if clock else None,
-                  case_no=clock.case_no if clock else None, clock_id=clock.id if clock else None,
-                  step=clock.step if clock else None, department=clock.department if clock else None,
-                  assignee=assignee, concerned=concerned, message=message, at=at, created_at=now())
-    try:
-        with session.begin_nested():
-            session.add(alert)
-    except IntegrityError:  # another scheduler made it first
-        return None
-    from .delivery import queue_deliveries
+def record_alerts(session: Session, rows: list[dict]) -> int:
+    """Insert alerts, skipping any whose dedupe_key exists (a repeated sweep, another scheduler), and
+    queue the deliveries of those that are new. Returns how many were new."""
+    if not rows:
+        return 0
+    from .delivery import queue_deliveries_for
 
-    queue_deliveries(session, alert)
-    return alert
+    inserted = session.execute(insert_ignoring_duplicates(session, Alert, ["dedupe_key"]).values(rows)
+                               .returning(Alert.id, Alert.level)).all()
+    queue_deliveries_for(session, inserted)
+    return len(inserted)
 
 
 def escalation_alert(session: Session, case: Case, item: WorkItem, at: datetime) -> None:
-    """A work item a BPMN timer created (督办): the people it concerns hear of it."""
-    concerned = [f"role:{item.role}", f"department:{item.department}"]
-    alert = Alert(dedupe_key=f"item:{item.id}:escalation", level="escalation", case_id=case.id,
-                  case_no=case.case_no, step=item.step, department=item.department, concerned=concerned,
-                  message=f"督办：{case.case_no}「{item.name}」", at=at, created_at=now())
-    session.add(alert)
-    from .delivery import queue_deliveries
-
-    queue_deliveries(session, alert)
+    """A work item a BPMN timer created (督办), or a follow-up: the people it concerns hear of it."""
+    record_alerts(session, [dict(
+        dedupe_key=f"item:{item.id}:escalation", level="escalation", case_id=case.id, case_no=case.case_no,
+        step=item.step, department=item.department, concerned=[f"role:{item.role}", f"department:{item.department}"],
+        message=f"督办：{case.case_no}「{item.name}」", at=at, created_at=now())])
 
 
 @dataclass
@@ -217,12 +206,7 @@ def sweep(session: Session, at: datetime | None = None, batch: int = 5000) -> Sw
                              message=f"超期：{clock.case_no} {label}「{clock.name}」已于 {_show(clock.due_at)} "
                                      "超过时限"))
     session.flush()
-    if rows:
-        from .delivery import queue_deliveries_for
-
-        inserted = session.execute(insert_ignoring_duplicates(session, Alert, ["dedupe_key"]).values(rows)
-                                   .returning(Alert.id, Alert.level)).all()
-        queue_deliveries_for(session, inserted)
+    record_alerts(session, rows)
     return result
 
 
