@@ -30,6 +30,15 @@ def _version(session: Session) -> int:
     return int(row.value.get("v", 0)) if row else 0
 
 
+def calendar_version():
+    """The calendar version as a scalar subquery, for a statement that reads it alongside other rows."""
+    return select(Setting.value).where(Setting.key == VERSION_KEY).scalar_subquery()
+
+
+def remember_calendar_version(session: Session, value) -> None:
+    session.info[VERSION_KEY] = int(value.get("v", 0)) if isinstance(value, dict) else 0
+
+
 def _bump(session: Session) -> None:
     settings.put(session, VERSION_KEY, {"v": _version(session) + 1})
     session.info.pop(VERSION_KEY, None)

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from timers.durations import parse_duration
 
 from . import engine, sla
 from .applicants import check_applicant
+from .calendar_store import calendar_version, remember_calendar_version
 from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .forms import validate
@@ -83,8 +84,10 @@ def _next_case_no(session: Session, matter_code: str) -> str:
 
 def _audit(session: Session, case: Case | None, actor: Actor, action: str, *, step: str | None = None,
            item: WorkItem | None = None, before: dict | None = None, after: dict | None = None) -> None:
-    session.add(AuditEvent(case_id=case.id if case else None, at=now(), actor=actor.username, action=action,
-                           step=step, work_item_id=item.id if item else None, before=before, after=after))
+    # a Core insert: nothing reads the event back in the transaction, so the unit of work need not track it
+    session.execute(insert(AuditEvent.__table__).values(
+        case_id=case.id if case else None, at=now(), actor=actor.username, action=action, step=step,
+        work_item_id=item.id if item else None, before=before, after=after))
 
 
 def start_case(session: Session, process_key: Any, applicant: Any, data: Any, actor: Actor,
@@ -138,14 +141,21 @@ def _step_of(definition: ProcessDefinition, task) -> Step:
 
 
 def _sync_work_items(session: Session, case: Case, workflow, definition: ProcessDefinition,
-                     at: datetime | None = None) -> list[WorkItem]:
-    """Make the open work items of the case match the ready user tasks of its workflow."""
-    existing = {item.task_id: item for item in session.scalars(
-        select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES)))}
+                     at: datetime | None = None, *, ready: list | None = None,
+                     open_items: list[WorkItem] | None = None, clocks: list[SlaClock] | None = None
+                     ) -> list[WorkItem]:
+    """Make the open work items of the case match the ready user tasks of its workflow.
+
+    A step passes what it already holds (the ready tasks, the open items and active clocks it read
+    after locking the case) so nothing is walked or read twice."""
+    if open_items is None:
+        open_items = list(session.scalars(
+            select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES))))
+    existing = {item.task_id: item for item in open_items if item.state in OPEN_STATES}
     created: list[WorkItem] = []
-    ready = {str(task.id): task for task in engine.ready_user_tasks(workflow)}
+    tasks = {str(task.id): task for task in (engine.ready_user_tasks(workflow) if ready is None else ready)}
     at = at or now()
-    for task_id, task in ready.items():
+    for task_id, task in tasks.items():
         if task_id in existing:
             continue
         step = _step_of(definition, task)
@@ -153,17 +163,18 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
                         name=step.name, role=step.role, department=step.department, lane=step.lane,
                         budget=_budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}"),
                         state="open", created_at=at)
-        session.add(item)
         created.append(item)
     withdrawn = set()
     for task_id, item in existing.items():
-        if task_id not in ready:  # withdrawn by the process (e.g. an interrupting event)
+        if task_id not in tasks:  # withdrawn by the process (e.g. an interrupting event)
             item.state = "cancelled"
             item.completed_at = at
             withdrawn.add(task_id)
-    session.flush()
+    if created:
+        session.add_all(created)
+        session.flush()  # the new items' ids go into their clocks and alerts
     if withdrawn:
-        sla.stop_clocks(session, case.id, task_ids=withdrawn, cancelled=True)
+        sla.stop_clocks(session, case.id, task_ids=withdrawn, cancelled=True, clocks=clocks, at=at)
     for item in created:
         if item.role == "supervisor":  # 督办 and follow-ups: the supervisors hear of them at once
             sla.escalation_alert(session, case, item, at)
@@ -245,7 +256,18 @@ def release(session: Session, item_id: int, actor: Actor) -> WorkItem:
 
 
 def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
-    item, case = _item_for_update(session, item_id)
+    # Lock the case first, then read its open items and active clocks once: after waiting for the lock
+    # these reads see every change committed before it, and the step needs nothing else from the database.
+    row = session.execute(select(Case, calendar_version()).join(WorkItem, WorkItem.case_id == Case.id)
+                          .where(WorkItem.id == item_id).with_for_update(of=Case)).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, version_no = row
+    remember_calendar_version(session, version_no)  # read with the lock: one statement fewer per step
+    items = session.scalars(select(WorkItem).where(
+        WorkItem.case_id == case.id, or_(WorkItem.state.in_(OPEN_STATES), WorkItem.id == item_id))
+        .execution_options(populate_existing=True)).all()
+    item = next(i for i in items if i.id == item_id)
     _may_work(actor, item)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item_id} is already {item.state}")
@@ -253,18 +275,20 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
         raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
     if case.status == "paused":
         raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
-    definition = definition_for(version_of(session, case))
+    version = version_of(session, case)
+    definition = definition_for(version)
     step = definition.steps[item.step]
     clean = validate(list(step.fields), data, f"step {item.step}")
+    clocks = list(session.scalars(select(SlaClock).where(SlaClock.case_id == case.id,
+                                                         SlaClock.state.in_(sla.ACTIVE))))
+    calendar = sla.working_calendar(session)
     workflow = engine.load(case.state, definition)
     task = workflow.get_task_from_id(UUID(item.task_id))
     if task is None or task.state != TaskState.READY:
         raise Conflict(f"work item {item_id} is no longer ready in the process")
-    # the open steps are the workflow's ready user tasks (the work items mirror them): no query needed
+    # the open steps are what the work items mirror: the workflow need not be walked for them
     before = {"status": case.status, "state": item.state, "assignee": item.assignee,
-              "open_steps": _ready_steps(workflow)}
-    sla.stop_clocks(session, case.id, task_ids={item.task_id})
-    calendar = sla.working_calendar(session)
+              "open_steps": sorted(i.step for i in items if i.state in OPEN_STATES)}
     try:
         with use_calendar(calendar):
             task.set_data(**clean)
@@ -273,19 +297,20 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
     except WorkflowException as exc:
         raise Conflict(f"the process could not go on from step {item.step}: {exc}") from None
     at = now()
+    sla.stop_clocks(session, case.id, task_ids={item.task_id}, clocks=clocks, at=at)
     item.state, item.completed_at, item.completed_by = "completed", at, actor.username
     item.assignee = item.assignee or actor.username
     case.data = {**case.data, **clean}
     accepting = case.status == "received"
-    _settle(session, case, workflow, definition, at)
+    ready = engine.ready_user_tasks(workflow)
+    _settle(session, case, workflow, definition, at, ready=ready, open_items=items, clocks=clocks)
     if accepting and case.status == "in_progress" and case.budget:
         # 受理: the case clock runs from the moment the window accepts the case
         # the window that accepted the case answers for its whole clock
-        sla.start_clock(session, case, "case", case.budget, version_of(session, case).name, at=at,
-                        department=item.department)
+        sla.start_clock(session, case, "case", case.budget, version.name, at=at, department=item.department)
     _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
            after={"status": case.status, "outcome": case.outcome, "data": clean,
-                  "open_steps": _ready_steps(workflow)})
+                  "open_steps": sorted(t.task_spec.bpmn_id for t in ready)})
     return item
 
 
@@ -298,7 +323,7 @@ def version_of(session: Session, case: Case):
     return cached_version(session, case.process_version_id)
 
 
-def _settle(session: Session, case: Case, workflow, definition: ProcessDefinition, at) -> list[WorkItem]:
+def _settle(session: Session, case: Case, workflow, definition: ProcessDefinition, at, **held) -> list[WorkItem]:
     """After the engine ran: save the state, follow the status, reconcile work items and clocks."""
     case.state = engine.dump(workflow)
     case.next_timer_at = engine.next_timer_at(workflow)
@@ -311,10 +336,9 @@ def _settle(session: Session, case: Case, workflow, definition: ProcessDefinitio
         case.next_timer_at = None
     elif case.status != "paused":
         case.status = "in_progress"
-    session.flush()
-    created = _sync_work_items(session, case, workflow, definition, at)
+    created = _sync_work_items(session, case, workflow, definition, at, **held)
     if workflow.completed:
-        sla.stop_clocks(session, case.id)
+        sla.stop_clocks(session, case.id, at=at)
     return created
 
 

@@ -231,17 +231,17 @@ class SlaClock(Base):
 
     __tablename__ = "sla_clocks"
     __table_args__ = (
-        Index("ix_sla_clocks_state_warn", "state", "warn_at"),
-        Index("ix_sla_clocks_state_due", "state", "due_at"),
         Index("ix_sla_clocks_case", "case_id", "scope"),
-        Index("ix_sla_clocks_department_state_due", "department", "state", "due_at"),
-        Index("ix_sla_clocks_process_state_due", "process_key", "state", "due_at"),
         Index("ix_sla_clocks_scope_stopped", "scope", "stopped_at"),
         Index("ix_sla_clocks_scope_started", "scope", "started_at"),
         # the board reads only running clocks: partial indexes keep its first page an index scan
         Index("ix_sla_clocks_active_due", "due_at", "id", postgresql_where=ACTIVE_CLOCK,
               sqlite_where=ACTIVE_CLOCK),
         Index("ix_sla_clocks_active_state", "state", "due_at", postgresql_where=ACTIVE_CLOCK,
+              sqlite_where=ACTIVE_CLOCK),
+        Index("ix_sla_clocks_active_department", "department", "due_at", postgresql_where=ACTIVE_CLOCK,
+              sqlite_where=ACTIVE_CLOCK),
+        Index("ix_sla_clocks_active_process", "process_key", "due_at", postgresql_where=ACTIVE_CLOCK,
               sqlite_where=ACTIVE_CLOCK),
         # the sweep looks for warnings and breaches not yet recorded: tiny partial indexes, so a sweep
         # with nothing due costs well under a millisecond however many clocks run

@@ -59,7 +59,6 @@ def start_clock(session: Session, case: Case, scope: str, budget: str, name: str
     if case.status == "paused":
         clock.state, clock.paused_at = "paused", at
     session.add(clock)
-    session.flush()
     if clock.calendar_missing:
         calendar_missing_alert(session, clock.calendar_missing, at)
     return clock
@@ -82,13 +81,17 @@ def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, ca
 
 
 def stop_clocks(session: Session, case_id: int, *, task_ids: set[str] | None = None, scope: str | None = None,
-                cancelled: bool = False) -> None:
-    stmt = select(SlaClock).where(SlaClock.case_id == case_id, SlaClock.state.in_(ACTIVE))
-    if scope:
-        stmt = stmt.where(SlaClock.scope == scope)
-    for clock in session.scalars(stmt):
+                cancelled: bool = False, clocks: list[SlaClock] | None = None, at: datetime | None = None) -> None:
+    """Stop the case's active clocks (only those of `task_ids` / `scope` when given). A caller that
+    already read the case's active clocks passes them in."""
+    if clocks is None:
+        stmt = select(SlaClock).where(SlaClock.case_id == case_id, SlaClock.state.in_(ACTIVE))
+        clocks = list(session.scalars(stmt))
+    for clock in clocks:
+        if clock.state not in ACTIVE or (scope and clock.scope != scope):
+            continue
         if task_ids is None or clock.task_id in task_ids:
-            stop_clock(session, clock, cancelled=cancelled)
+            stop_clock(session, clock, at, cancelled=cancelled)
 
 
 def pause_clocks(session: Session, case: Case, at: datetime) -> None:
