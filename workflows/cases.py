@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from timers.clock import now, to_local
 from timers.durations import parse_duration
 
-from . import engine, sla
+from . import engine, sla, tallies
 from .applicants import check_applicant
 from .calendar_store import calendar_version, remember_calendar_version
 from .catalogue import catalogue
@@ -325,6 +325,7 @@ def version_of(session: Session, case: Case):
 
 def _settle(session: Session, case: Case, workflow, definition: ProcessDefinition, at, **held) -> list[WorkItem]:
     """After the engine ran: save the state, follow the status, reconcile work items and clocks."""
+    tallies.late_write(session, at)  # a timer fired late records at its own instant, maybe a tallied day
     case.state = engine.dump(workflow)
     case.next_timer_at = engine.next_timer_at(workflow)
     case.updated_at = at

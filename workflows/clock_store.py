@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from timers.clock import ClockNotSettable, clock
 
-from . import settings
+from . import settings, tallies
 from .errors import Forbidden, InvalidInput
 from .models import Setting
 
@@ -25,6 +25,8 @@ def set_clock(session: Session, instant: datetime, frozen: bool = False) -> date
     except ClockNotSettable as exc:
         raise Forbidden(str(exc)) from None
     settings.put(session, KEY, clock.state())
+    # days from the new "today" on are not closed any more: their tallies would miss what happens now
+    tallies.forget_from(session, tallies.today())
     return clock.now()
 
 

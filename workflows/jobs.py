@@ -8,7 +8,7 @@ import socket
 
 from timers.clock import now
 
-from . import cases, delivery, settings, sla, window
+from . import cases, delivery, settings, sla, tallies, window
 from .clock_store import sync_clock
 from .db import Database
 
@@ -73,5 +73,14 @@ def deliver_alerts(db: Database) -> tuple[int, int]:
     return db.transaction(work)
 
 
+def tally_days(db: Database) -> int:
+    """Tally the closed days not tallied yet (the statistics read these)."""
+    with db.read() as session:
+        sync_clock(session)
+    built = tallies.build_missing(db)
+    db.transaction(lambda session: _heartbeat(session, "tally_days"))
+    return built
+
+
 JOBS = {"fire_timers": fire_timers, "sweep_clocks": sweep_clocks, "expire_tolerated": expire_tolerated,
-        "deliver_alerts": deliver_alerts}
+        "deliver_alerts": deliver_alerts, "tally_days": tally_days}

@@ -1,7 +1,8 @@
 """Statistics for a period: volumes, time limits kept, working time against promised and statutory
 limits (and the seeds' targets), pauses, 补正 and 容缺, satisfaction and rectification.
 
-Time used comes from the clocks (fixed when each stopped), so no calendar maths runs here.
+Time used comes from the clocks (fixed when each stopped), so no calendar maths runs here; the totals
+come from daily tallies (`tallies`), so a month costs about thirty days of small rows.
 """
 
 from __future__ import annotations
@@ -9,17 +10,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from functools import lru_cache
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
 
-from timers.clock import SHANGHAI
 from timers.durations import parse_duration
 
+from . import tallies
 from .catalogue import catalogue
-from .models import Case, Pause, Rating, SlaClock
+from .models import Case, Rating
 
 MINUTES_PER_DAY = 480  # "1 个工作日（8 个工作小时）"
 # the seeds' targets: promised limits ≥ 60 % shorter than statutory, actual time ≥ 30 % shorter than promised
@@ -33,18 +34,6 @@ def budget_minutes(text: str | None) -> int | None:
         return None
     d = parse_duration(text)
     return d.days * MINUTES_PER_DAY if d.days else d.minutes
-
-
-def p90(values: list[int]) -> float | None:
-    """Nearest-rank 90th percentile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return float(ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)])
-
-
-def mean(values: list[int]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 @dataclass
@@ -121,42 +110,24 @@ class Report:
         return self.rectified / owed if owed > 0 else None
 
 
-def _p90s(session: Session, base) -> list[tuple[str, str, str | None, float | None]]:
-    """The 90th percentile (nearest rank) of working time used per case matter and per step department."""
-    out = []
-    for scope, key in (("case", SlaClock.matter_code), ("step", SlaClock.department)):
-        where = base.whereclause
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = select(key, func.percentile_disc(0.9).within_group(SlaClock.used_minutes)).where(
-                SlaClock.scope == scope, SlaClock.used_minutes.is_not(None)).group_by(key)
-            if where is not None:
-                stmt = stmt.where(where)
-            rows = session.execute(stmt).all()
-            values = {k: float(v) if v is not None else None for k, v in rows}
-        else:  # the embedded database: the values are few enough to rank here
-            stmt = select(key, SlaClock.used_minutes).where(SlaClock.scope == scope,
-                                                            SlaClock.used_minutes.is_not(None))
-            if where is not None:
-                stmt = stmt.where(where)
-            lists: dict = defaultdict(list)
-            for k, used in session.execute(stmt):
-                lists[k].append(used)
-            values = {k: p90(v) for k, v in lists.items()}
-        for k, v in values.items():
-            out.append((scope, k, k, v) if scope == "step" else (scope, k, None, v))
-    return out
-
-
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The period in the hall's days: [start 00:00, end+1 00:00) Asia/Shanghai."""
-    return (datetime.combine(start, time(0), tzinfo=SHANGHAI),
-            datetime.combine(end + timedelta(days=1), time(0), tzinfo=SHANGHAI))
+def p90_of(hist: dict[int, int]) -> float | None:
+    """Nearest-rank 90th percentile of values given as {value: how many}."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    rank, seen = math.ceil(0.9 * total), 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return float(value)
+    return None
 
 
 def report(session: Session, start: date, end: date, process: str | None = None, matter: str | None = None,
            department: str | None = None) -> Report:
-    lo, hi = _bounds(start, end)
+    """The period's statistics, folded from daily tallies (built days) and live counts (the rest)."""
     cat = catalogue()
+    internal = {code for code, m in cat.matters.items() if m.internal}
     matters: dict[str, MatterStats] = {}
 
     def stats_for(code: str) -> MatterStats:
@@ -166,86 +137,70 @@ def report(session: Session, start: date, end: date, process: str | None = None,
                                         statutory_minutes=budget_minutes(m.statutory_limit) if m else None)
         return matters[code]
 
-    def scoped(stmt, model):
-        if process:
-            stmt = stmt.where(model.process_key == process)
-        if matter:
-            stmt = stmt.where(model.matter_code == matter)
-        return stmt
-
-    internal = [code for code, m in cat.matters.items() if m.internal]
-    received = scoped(select(Case.matter_code, func.count()).where(Case.created_at >= lo, Case.created_at < hi,
-                                                                   Case.matter_code.not_in(internal)), Case)
-    for code, n in session.execute(received.group_by(Case.matter_code)):
-        stats_for(code).received = n
-    finished = scoped(select(Case.matter_code, Case.status, func.count()).where(
-        Case.completed_at >= lo, Case.completed_at < hi, Case.matter_code.not_in(internal)), Case)
-    for code, status, n in session.execute(finished.group_by(Case.matter_code, Case.status)):
-        s = stats_for(code)
-        if status == "completed":
-            s.completed = n
-        elif status == "refused":
-            s.refused = n
-        elif status == "terminated":
-            s.terminated = n
-    accepted = scoped(select(SlaClock.matter_code, func.count()).where(
-        SlaClock.scope == "case", SlaClock.started_at >= lo, SlaClock.started_at < hi,
-        SlaClock.matter_code.not_in(internal)), SlaClock)
-    for code, n in session.execute(accepted.group_by(SlaClock.matter_code)):
-        stats_for(code).accepted = n
-
-    # stopped clocks, aggregated in the database: one row per (scope, matter, department, state, budget)
-    stopped_filter = [SlaClock.stopped_at >= lo, SlaClock.stopped_at < hi, SlaClock.state.in_(("met", "met_late")),
-                      SlaClock.scope.in_(("case", "step")), SlaClock.matter_code.not_in(internal)]
-    if department:
-        stopped_filter.append((SlaClock.department == department) | (SlaClock.scope == "case"))
-    grouped = scoped(select(SlaClock.scope, SlaClock.matter_code, SlaClock.department, SlaClock.state,
-                            SlaClock.budget, func.count(), func.count(SlaClock.used_minutes),
-                            func.coalesce(func.sum(SlaClock.used_minutes), 0)).where(*stopped_filter), SlaClock)
     departments: dict[str, TimeStats] = defaultdict(TimeStats)
-
-    def target(scope: str, code: str, dept: str | None) -> TimeStats:
-        return stats_for(code).times if scope == "case" else departments[dept or "?"]
-
-    for scope, code, dept, state, budget, n, n_used, used_sum in session.execute(grouped.group_by(
-            SlaClock.scope, SlaClock.matter_code, SlaClock.department, SlaClock.state, SlaClock.budget)):
-        t = target(scope, code, dept)
-        t.count += n
-        if state == "met":
-            t.on_time += n
-        else:
-            t.late += n
-        t.used_count += n_used
-        t.used_sum += int(used_sum)
-        minutes = budget_minutes(budget)
-        if minutes is not None:
-            t.budget_count += n
-            t.budget_sum += minutes * n
-    for scope, code, dept, value in _p90s(session, scoped(select(), SlaClock).where(*stopped_filter)):
-        target(scope, code, dept).p90 = value
-
-    case_scope = select(Case.id).where(Case.matter_code.not_in(internal))
-    if process:
-        case_scope = case_scope.where(Case.process_key == process)
-    if matter:
-        case_scope = case_scope.where(Case.matter_code == matter)
+    hists: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))  # id(TimeStats) → histogram
     paused: dict[str, int] = defaultdict(int)
-    for kind, minutes in session.execute(select(Pause.kind, func.sum(Pause.working_minutes)).where(
-            Pause.ended_at >= lo, Pause.ended_at < hi, Pause.case_id.in_(case_scope)).group_by(Pause.kind)):
-        paused[kind] = int(minutes or 0)
-    supplements = session.scalar(select(func.count()).select_from(Pause).where(
-        Pause.kind == "supplement", Pause.started_at >= lo, Pause.started_at < hi,
-        Pause.case_id.in_(case_scope))) or 0
-    tolerated = session.scalar(select(func.count()).select_from(Case).where(
-        Case.created_at >= lo, Case.created_at < hi, Case.id.in_(case_scope),
-        func.coalesce(Case.materials["tolerated"].as_string(), "") != "")) or 0
-
-    ratings = session.execute(select(Rating.score, Rating.followup_case_id).where(
-        Rating.at >= lo, Rating.at < hi, Rating.case_id.in_(case_scope))).all()
-    followups = [fid for score, fid in ratings if score <= 2 and fid]
-    results = [data.get("result") for (data,) in session.execute(
-        select(Case.data).where(Case.id.in_(followups), Case.status == "completed"))] if followups else []
+    supplements = tolerated = ratings = satisfied = bad = 0
+    for t in tallies.for_period(session, start, end):
+        if t.matter_code in internal or (process and t.process_key != process) or \
+                (matter and t.matter_code != matter):
+            continue
+        if t.kind == "received":
+            stats_for(t.matter_code).received += t.n
+        elif t.kind == "accepted":
+            stats_for(t.matter_code).accepted += t.n
+        elif t.kind == "finished" and t.state in ("completed", "refused", "terminated"):
+            s = stats_for(t.matter_code)
+            setattr(s, t.state, getattr(s, t.state) + t.n)
+        elif t.kind == "clock":
+            if department and t.scope != "case" and t.department != department:
+                continue
+            times = stats_for(t.matter_code).times if t.scope == "case" else departments[t.department or "?"]
+            times.count += t.n
+            if t.state == "met":
+                times.on_time += t.n
+            else:
+                times.late += t.n
+            times.used_count += t.n_used
+            times.used_sum += t.used_sum
+            minutes = budget_minutes(t.budget)
+            if minutes is not None:
+                times.budget_count += t.n
+                times.budget_sum += minutes * t.n
+            for value, n in t.hist.items():
+                hists[id(times)][value] += n
+        elif t.kind == "paused":
+            paused[t.state] += t.used_sum
+        elif t.kind == "supplement":
+            supplements += t.n
+        elif t.kind == "tolerated":
+            tolerated += t.n
+        elif t.kind == "rating":
+            ratings += t.n
+            if int(t.state) >= 3:
+                satisfied += t.n
+            else:
+                bad += t.n
+    for times in [m.times for m in matters.values()] + list(departments.values()):
+        times.p90 = p90_of(hists.get(id(times), {}))
+    results = _followup_results(session, start, end, internal, process, matter)
     return Report(start, end, dict(sorted(matters.items())), dict(sorted(departments.items())), dict(paused),
-                  supplements, tolerated, len(ratings), sum(1 for s, _ in ratings if s >= 3),
-                  sum(1 for s, _ in ratings if s <= 2), results.count("appeal_upheld"),
+                  supplements, tolerated, ratings, satisfied, bad, results.count("appeal_upheld"),
                   results.count("rectified"))
+
+
+def _followup_results(session: Session, start: date, end: date, internal: set[str], process: str | None,
+                      matter: str | None) -> list[str | None]:
+    """How the follow-ups of the period's bad ratings ended; counted live, as a follow-up ends later."""
+    lo, hi = tallies.bounds(start, end)
+    rated, followup = aliased(Case), aliased(Case)
+    stmt = (select(followup.data).select_from(Rating).join(rated, rated.id == Rating.case_id)
+            .join(followup, followup.id == Rating.followup_case_id)
+            .where(Rating.at >= lo, Rating.at < hi, Rating.score <= 2, followup.status == "completed"))
+    if internal:
+        stmt = stmt.where(rated.matter_code.not_in(internal))
+    if process:
+        stmt = stmt.where(rated.process_key == process)
+    if matter:
+        stmt = stmt.where(rated.matter_code == matter)
+    return [(data or {}).get("result") for (data,) in session.execute(stmt)]

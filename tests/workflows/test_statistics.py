@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from tests.conftest import CLERK, COMPANY, PERSON
 from timers.clock import SHANGHAI
-from workflows import applicant_portal, cases, statistics, window
+from workflows import applicant_portal, cases, jobs, statistics, tallies, window
 from workflows.clock_store import set_clock
-from workflows.models import Case, WorkItem
+from workflows.models import Case, DailyTally, TalliedDay, WorkItem
 
 ACTORS = {"window": CLERK, "samr": cases.Actor("samr", "reviewer", "samr"),
           "police": cases.Actor("police", "reviewer", "police"), "tax": cases.Actor("tax", "reviewer", "tax"),
@@ -146,3 +146,53 @@ def test_a_month_of_statistics(deployed, manual_clock):
     with deployed.read() as s:
         only_company = statistics.report(s, date(2026, 3, 1), date(2026, 3, 31), matter="QYKB")
     assert list(only_company.matters) == ["QYKB"] and only_company.paused_minutes == {}
+
+    # The scheduler tallies the closed days (Mar 2, the first case, to Mar 19); the report read from the
+    # tallies is the report counted live.
+    assert jobs.tally_days(deployed) == 18
+    assert jobs.tally_days(deployed) == 0, "a tallied day is not tallied twice"
+    with deployed.read() as s:
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31)) == r
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31), matter="QYKB") == only_company
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31), department="samr").departments == \
+            {"samr": samr}
+
+    # ... and it really reads them: a tally changed behind its back shows in the report
+    def tamper(s):
+        s.execute(update(DailyTally).where(DailyTally.kind == "received", DailyTally.matter_code == "QYKB",
+                                           DailyTally.day == date(2026, 3, 2)).values(n=DailyTally.n + 100))
+    deployed.transaction(tamper)
+    with deployed.read() as s:
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31)).matters["QYKB"].received == 106
+
+    # The manual clock set back to Mar 10: Mar 10 onwards is no longer closed, so those days are counted
+    # live again, and the tallies before it are kept.
+    h.move(at(10, 9))
+    with deployed.read() as s:
+        days = set(s.scalars(select(TalliedDay.day)))
+        assert days == {date(2026, 3, d) for d in range(2, 10)}
+        assert s.scalar(select(func.count()).select_from(DailyTally).where(DailyTally.day >= date(2026, 3, 10))) == 0
+
+
+def test_a_timer_fired_late_recounts_its_day(deployed, manual_clock):
+    """The scheduler was down overnight: the seal step's 督办 timer fires the next morning at its own
+    instant (Mon 18:00), so Monday's tallies, already built, are dropped and Monday is counted anew."""
+    h = History(deployed)
+    h.move(at(23, 15))
+    no = h.start("company_setup")
+    h.work(no, "accept")
+    h.move(at(24, 10))
+    assert jobs.tally_days(deployed) == 1
+    with deployed.read() as s:
+        assert s.get(TalliedDay, date(2026, 3, 23)) is not None
+    assert deployed.transaction(cases.fire_due_timers) == 1
+    assert "escalate_seal" in h.open(no)
+    with deployed.read() as s:
+        assert s.get(TalliedDay, date(2026, 3, 23)) is None
+        assert s.scalar(select(func.count()).select_from(DailyTally)) == 0
+        monday = statistics.report(s, date(2026, 3, 23), date(2026, 3, 23))
+    assert (monday.matters["QYKB"].received, monday.matters["QYKB"].accepted) == (1, 1)
+    assert jobs.tally_days(deployed) == 1
+    with deployed.read() as s:
+        assert statistics.report(s, date(2026, 3, 23), date(2026, 3, 23)) == monday
+        assert tallies.last_closed_day() == date(2026, 3, 23)
