@@ -370,6 +370,59 @@ def bench_timers(clocks: int, due_share: float, json_path: str | None) -> None:
         benchmarks.dump(result, json_path)
 
 
+@bench.command("http")
+@click.option("--cases", "n_cases", default=200, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--clients", default="1,4,8", show_default=True, help="concurrent client counts, comma separated")
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="loopback port (default: a free one)")
+@click.option("--json", "json_path", default=None)
+def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_path: str | None) -> None:
+    """Company-setup cases from intake to delivery through the HTTP API: a gunicorn server on loopback
+    against DATABASE_URL and K concurrent keep-alive clients."""
+    import socket
+    from pathlib import Path
+
+    from workflows import bench as benchmarks
+
+    from .loadtest import run_http
+
+    counts = _counts(clients, "--clients")
+    database = _database()
+    prepare(database)
+    url = database.engine.url.render_as_string(hide_password=False)
+    database.dispose()
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    results = [run_http(url, n_cases, k, web_workers, port, Path("instance") / "bench-http-server.log")
+               for k in counts]
+    click.echo(f"database {database.dialect}; {n_cases} company-setup cases through the API, 6 steps each, "
+               f"{web_workers} gunicorn worker(s)")
+    click.echo(f"{'clients':>7} {'steps/s':>9} {'cases/s':>8} {'mean ms':>8} {'p50':>7} {'p95':>7} {'p99':>7} "
+               f"{'list p95':>8} {'server RSS MB':>13} errors")
+    for r in results:
+        click.echo(f"{r['clients']:>7} {r['steps_per_s']:>9} {r['cases_per_s']:>8} {r['step_mean_ms']:>8} "
+                   f"{r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7} {r['list_p95_ms']:>8} "
+                   f"{r['server_rss_mb']:>13} {len(r['errors'])}")
+        for error in r["errors"][:3]:
+            click.echo(f"    error: {error}")
+    if json_path:
+        benchmarks.dump({"workload": "http", "database": database.dialect, "runs": results}, json_path)
+    if any(r["errors"] for r in results):
+        raise SystemExit(1)
+
+
+def _counts(text: str, option: str) -> list[int]:
+    try:
+        counts = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        _fail(f"{option}: numbers, e.g. 1,2")
+    if not counts or min(counts) < 1 or max(counts) > 64:
+        _fail(f"{option}: between 1 and 64")
+    return counts
+
+
 @bench.command("throughput")
 @click.option("--cases", "n_cases", default=200, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--workers", default="1,2", show_default=True, help="worker process counts to run, comma separated")
@@ -380,12 +433,7 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
     engine floor (bare SpiffWorkflow in memory, with and without serializing every step)."""
     from workflows import bench as benchmarks
 
-    try:
-        counts = [int(w) for w in workers.split(",") if w.strip()]
-    except ValueError:
-        _fail("--workers: numbers, e.g. 1,2")
-    if not counts or min(counts) < 1 or max(counts) > 32:
-        _fail("--workers: between 1 and 32")
+    counts = _counts(workers, "--workers")
     database = _database()
     prepare(database)
     url = database.engine.url.render_as_string(hide_password=False)

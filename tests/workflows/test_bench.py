@@ -49,3 +49,22 @@ def test_bench_scale_tiny(database, db_url):
     for name in ("worklist", "case page", "SLA sweep, nothing due", "1,000 clocks due", "board first page",
                  "month statistics"):
         assert name in run.stdout, name
+
+
+def test_bench_http_tiny(database, db_url, tmp_path):
+    """A real gunicorn server and two concurrent API clients: every case reaches delivery, no error."""
+    out_json = tmp_path / "http.json"
+    env = {**os.environ, "DATABASE_URL": db_url}
+    run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "http", "--cases", "4", "--clients", "2",
+                          "--web-workers", "1", "--json", str(out_json)], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    import json
+    (result,) = json.loads(out_json.read_text())["runs"]
+    assert result["errors"] == [] and result["steps"] == 4 * 6  # start + five completed steps per case
+    assert result["steps_per_s"] > 0 and result["server_rss_mb"] > 0
+    from sqlalchemy import func, select
+
+    from workflows.models import Case
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.status == "completed")) == 4
