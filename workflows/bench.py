@@ -379,8 +379,27 @@ def completed_case_bytes(db: Database) -> dict:
         audit_json = sum(len(json.dumps(e.before or {}, ensure_ascii=False)) + len(json.dumps(e.after or {},
                          ensure_ascii=False)) for e in s.scalars(select(AuditEvent).where(
                              AuditEvent.case_id.in_(ids)))) / len(done)
-    return {"state_bytes": round(state), "data_bytes": round(data), "rows_per_case": counts,
-            "audit_json_bytes": round(audit_json)}
+    result = {"state_bytes": round(state), "data_bytes": round(data), "rows_per_case": counts,
+              "audit_json_bytes": round(audit_json)}
+    if db.dialect == "postgresql":
+        result.update(_bytes_on_disk_per_case(db))
+    return result
+
+
+CASE_TABLES = ("cases", "work_items", "sla_clocks", "audit_events")
+
+
+def _bytes_on_disk_per_case(db: Database) -> dict:
+    """PostgreSQL: what the case tables occupy per case, rows and indexes, after compacting them
+    (meaningful on a database of finished benchmark cases)."""
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("VACUUM FULL ANALYZE " + ", ".join(CASE_TABLES))
+        n = conn.exec_driver_sql("SELECT count(*) FROM cases").scalar() or 1
+        rows = sum(conn.exec_driver_sql(f"SELECT pg_table_size('{t}')").scalar() for t in CASE_TABLES)
+        indexes = sum(conn.exec_driver_sql(f"SELECT pg_indexes_size('{t}')").scalar() for t in CASE_TABLES)
+    return {"cases_on_disk": n, "rows_bytes_per_case": round(rows / n),
+            "with_indexes_bytes_per_case": round((rows + indexes) / n)}
 
 
 def run_timers(db: Database, clocks: int, due_share: float = 0.1, seed: int = 11) -> dict:

@@ -81,6 +81,12 @@ class Case(Base):
         Index("ix_cases_status_created", "status", "created_at"),
         Index("ix_cases_created", "created_at"),
         Index("ix_cases_completed", "completed_at"),
+        # only cases waiting on a timer or a 容缺 deadline are in these: a finished case costs nothing here
+        Index("ix_cases_next_timer_at", "next_timer_at", postgresql_where=text("next_timer_at IS NOT NULL"),
+              sqlite_where=text("next_timer_at IS NOT NULL")),
+        Index("ix_cases_supplement_due_at", "supplement_due_at",
+              postgresql_where=text("supplement_due_at IS NOT NULL"),
+              sqlite_where=text("supplement_due_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -103,11 +109,11 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revision: Mapped[int] = mapped_column(Integer, default=1)
-    next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # the material checklist at intake: {"received": [...], "missing": [...], "notice": "..."}
     materials: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # 容缺受理: the day by which the missing minor materials must arrive, or the case ends
-    supplement_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    supplement_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     process_version: Mapped[ProcessVersion] = relationship()
 
@@ -121,12 +127,15 @@ class WorkItem(Base):
         Index("ix_work_items_state_role", "state", "role", "created_at"),
         Index("ix_work_items_assignee_state", "assignee", "state"),
         Index("ix_work_items_case_state", "case_id", "state"),
+        # one open item per workflow task (the case lock already ensures it; this is the guard)
+        Index("uq_work_items_open_task", "task_id", unique=True, postgresql_where=text("state IN ('open', 'claimed')"),
+              sqlite_where=text("state IN ('open', 'claimed')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     case_no: Mapped[str] = mapped_column(String(40))
-    task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    task_id: Mapped[str] = mapped_column(String(36))
     step: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
