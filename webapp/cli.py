@@ -289,6 +289,39 @@ def clock_show() -> None:
     click.echo(f"{to_local(now()).isoformat()} ({'manual' if clock.manual else 'system'} clock)")
 
 
+@main.group("tallies")
+def tallies_group() -> None:
+    """The statistics' daily tallies: which closed days are tallied; rebuild them after a data fix."""
+
+
+@tallies_group.command("show")
+def tallies_show() -> None:
+    from workflows import tallies
+
+    with _database().read() as session:
+        sync_clock(session)
+        status = tallies.status(session)
+    click.echo(f"last closed day {status.last_closed}; tallied days {status.tallied}, "
+               f"latest {status.latest or '-'}; closed days not tallied yet {status.missing}")
+
+
+@tallies_group.command("rebuild")
+@click.option("--from", "start", required=True, help="first day to count again, YYYY-MM-DD")
+def tallies_rebuild(start: str) -> None:
+    """Drop the tallies from a day on and tally every closed day again (after data was corrected by hand)."""
+    from workflows import tallies
+
+    try:
+        day = date.fromisoformat(start)
+    except ValueError:
+        _fail("--from: a day as YYYY-MM-DD")
+    database = _database()
+    with database.read() as session:
+        sync_clock(session)
+    database.transaction(lambda s: tallies.forget_from(s, day))
+    click.echo(f"tallied {tallies.build_missing(database)} closed days")
+
+
 def _month(text: str) -> date:
     try:
         return date.fromisoformat(text).replace(day=1)

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import func, select, text
 
 from timers.clock import now
+from workflows import tallies
 from workflows.jobs import JOBS
 from workflows.models import Alert, Case, Setting, SlaClock
 
@@ -91,6 +92,8 @@ def metrics():
               [({"level": lv, "acknowledged": str(ack).lower()}, n) for lv, ack, n in session.execute(
                   select(Alert.level, Alert.acknowledged_at.is_not(None), func.count())
                   .group_by(Alert.level, Alert.acknowledged_at.is_not(None)))])
+        gauge("onewindow_untallied_days", "Closed days whose statistics tallies are not built yet.",
+              [({}, tallies.status(session).missing)])
         gauge("onewindow_scheduler_lag_seconds", "Seconds since each scheduler job last ran (-1: never).",
               [({"job": job}, round(age, 3) if age is not None else -1) for job, age in _heartbeats(session).items()])
     lines.append("# HELP onewindow_request_seconds Request latency of this process.")

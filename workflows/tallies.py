@@ -150,6 +150,20 @@ def untallied_days(session: Session) -> list[date]:
     return [d for d in _days(start, last) if d not in done]
 
 
+@dataclass(frozen=True)
+class TallyStatus:
+    last_closed: date
+    tallied: int
+    latest: date | None
+    missing: int
+
+
+def status(session: Session) -> TallyStatus:
+    """How far the tallies have come: for the admin's command and the metrics."""
+    tallied, latest = session.execute(select(func.count(), func.max(TalliedDay.day))).one()
+    return TallyStatus(last_closed_day(), tallied, latest, len(untallied_days(session)))
+
+
 def build_missing(db: Database) -> int:
     """The scheduler's job: tally every closed day not tallied yet, one transaction per day."""
     with db.read() as session:

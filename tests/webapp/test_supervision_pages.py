@@ -156,4 +156,5 @@ def test_healthz_and_metrics(app, deployed, client):
     assert 'onewindow_cases{status="in_progress"} 1' in text
     assert 'onewindow_clocks{scope="step",state="running"} 3' in text
     assert "onewindow_scheduler_lag_seconds{job=\"sweep_clocks\"}" in text
+    assert "onewindow_untallied_days 0" in text  # the only case was started today
     assert re.search(r"onewindow_request_seconds_count \d+", text)

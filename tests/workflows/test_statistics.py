@@ -196,3 +196,28 @@ def test_a_timer_fired_late_recounts_its_day(deployed, manual_clock):
     with deployed.read() as s:
         assert statistics.report(s, date(2026, 3, 23), date(2026, 3, 23)) == monday
         assert tallies.last_closed_day() == date(2026, 3, 23)
+
+
+def test_admin_commands_show_and_rebuild_the_tallies(deployed, db_url, manual_clock):
+    import os
+    import subprocess
+    import sys
+
+    h = History(deployed)
+    h.company_case(at(2, 9), at(2, 10), at(2, 11))
+    h.move(at(4, 10))
+    env = {**os.environ, "DATABASE_URL": db_url, "ONEWINDOW_CLOCK": "manual"}
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "webapp.cli", "tallies", *args], env=env, capture_output=True,
+                             text=True, timeout=120)
+        return out.returncode, out.stdout + out.stderr
+
+    assert cli("show") == (0, "last closed day 2026-03-03; tallied days 0, latest -; "
+                              "closed days not tallied yet 2\n")
+    assert cli("rebuild", "--from", "2026-03-01") == (0, "tallied 2 closed days\n")
+    assert "tallied days 2, latest 2026-03-03; closed days not tallied yet 0" in cli("show")[1]
+    code, text = cli("rebuild", "--from", "March")
+    assert code == 2 and "--from: a day as YYYY-MM-DD" in text
+    with deployed.read() as s:
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31)).matters["QYKB"].completed == 1
