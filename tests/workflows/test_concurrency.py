@@ -94,3 +94,42 @@ def test_the_same_item_completed_twice_at_once_lands_once(deployed):
         assert s.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.work_item_id == seal.id, AuditEvent.action == "work_item.completed")) == 1
         assert all_problems(s) == []
+
+
+def test_sqlite_writers_queue_on_the_lock_file(tmp_path):
+    """SQLite writers wait on the flock'd file beside the database (woken at once when it is free), and
+    many threads writing at once lose nothing."""
+    import fcntl
+    import os
+    import threading
+
+    from workflows import settings
+    from workflows.db import Database
+    from workflows.models import Setting
+    from workflows.schema import upgrade
+
+    db = Database(f"sqlite:///{tmp_path / 'q.db'}")
+    upgrade(db)
+    db.transaction(lambda s: settings.put(s, "n", {"v": 0}))
+    fd = os.open(tmp_path / "q.db-writers", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process is writing
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (db.transaction(lambda s: settings.put(s, "n", {"v": 1})), done.set()))
+    writer.start()
+    assert not done.wait(0.5), "the writer went ahead while the queue was held"
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    assert done.wait(10)
+    writer.join()
+    os.close(fd)
+
+    def bump(s):
+        row = s.get(Setting, "n")
+        settings.put(s, "n", {"v": row.value["v"] + 1})
+    threads = [threading.Thread(target=lambda: [db.transaction(bump) for _ in range(25)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.read() as s:
+        assert s.get(Setting, "n").value["v"] == 1 + 100
+    db.dispose()
