@@ -221,3 +221,27 @@ def test_admin_commands_show_and_rebuild_the_tallies(deployed, db_url, manual_cl
     assert code == 2 and "--from: a day as YYYY-MM-DD" in text
     with deployed.read() as s:
         assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31)).matters["QYKB"].completed == 1
+
+
+def test_two_schedulers_tally_each_day_once(deployed, manual_clock):
+    """Two schedulers running the tally job at the same moment: every day is tallied once, its rows
+    written once (PostgreSQL: builds take turns on an advisory lock; SQLite: writers queue)."""
+    import threading
+
+    h = History(deployed)
+    for day in (2, 3, 4, 5, 6):
+        h.company_case(at(day, 9), at(day, 10), at(day, 11))
+    h.move(at(10, 9))
+    counts: list[int] = []
+    threads = [threading.Thread(target=lambda: counts.append(jobs.tally_days(deployed))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with deployed.read() as s:
+        days = s.scalars(select(TalliedDay.day)).all()
+        rows = s.scalar(select(func.count()).select_from(DailyTally))
+        single = sum(len(tallies.collect(s, date(2026, 3, d), date(2026, 3, d))) for d in range(2, 10))
+    assert sum(counts) == 8, counts  # Mar 2..9, shared between the two in any way
+    assert len(days) == len(set(days)) == 8
+    assert rows == single > 0  # the same rows as counting each day alone: nothing written twice
