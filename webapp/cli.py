@@ -350,10 +350,12 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
     first = _month(month)
     database = _database()
     prepare(database)
+    env = benchmarks.environment(database)
+    click.echo(benchmarks.describe(env))
     result = benchmarks.run_scale(database, 0 if no_fill else open_cases, 0 if no_fill else completed, runs, first)
     click.echo(benchmarks.render(result))
     if json_path:
-        benchmarks.dump(result, json_path)
+        benchmarks.dump(result, json_path, env)
 
 
 @bench.command("scale")
@@ -372,6 +374,8 @@ def bench_scale(open_cases: int, completed: int, runs: int, month: str, json_pat
     first = _month(month)
     database = _database()
     prepare(database)
+    env = benchmarks.environment(database)
+    click.echo(benchmarks.describe(env))
     started = _time.perf_counter()
     # the completed cases spread over the twelve months ending with the measured one
     written = benchmarks.populate(database, open_cases, completed, first, months=12) if open_cases + completed \
@@ -384,7 +388,7 @@ def bench_scale(open_cases: int, completed: int, runs: int, month: str, json_pat
     for t in timings:
         click.echo(f"{t.name:<50} {t.runs:>4} p50 {t.p50_ms:>9} ms  p95 {t.p95_ms:>9} ms")
     if json_path:
-        benchmarks.dump(result, json_path)
+        benchmarks.dump(result, json_path, env)
 
 
 @bench.command("timers")
@@ -397,10 +401,12 @@ def bench_timers(clocks: int, due_share: float, json_path: str | None) -> None:
 
     database = _database()
     prepare(database)
+    env = benchmarks.environment(database)
+    click.echo(benchmarks.describe(env))
     result = benchmarks.run_timers(database, clocks, due_share)
     click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
     if json_path:
-        benchmarks.dump(result, json_path)
+        benchmarks.dump(result, json_path, env)
 
 
 @bench.command("http")
@@ -422,6 +428,8 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
     counts = _counts(clients, "--clients")
     database = _database()
     prepare(database)
+    env = benchmarks.environment(database)
+    click.echo(benchmarks.describe(env))
     url = database.engine.url.render_as_string(hide_password=False)
     database.dispose()
     if not port:
@@ -441,7 +449,7 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
         for error in r["errors"][:3]:
             click.echo(f"    error: {error}")
     if json_path:
-        benchmarks.dump({"workload": "http", "database": database.dialect, "runs": results}, json_path)
+        benchmarks.dump({"workload": "http", "database": database.dialect, "runs": results}, json_path, env)
     if any(r["errors"] for r in results):
         raise SystemExit(1)
 
@@ -469,6 +477,8 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
     counts = _counts(workers, "--workers")
     database = _database()
     prepare(database)
+    env = benchmarks.environment(database)
+    click.echo(benchmarks.describe(env))
     url = database.engine.url.render_as_string(hide_password=False)
     results = []
     if floor:
@@ -500,7 +510,8 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
             click.echo(f"{r['workers']} worker(s): RSS over the run {samples} MB; from 10 % to the end {drift:+.1f} %")
     click.echo(f"completed case: {size}")
     if json_path:
-        benchmarks.dump({"results": results, "completed_case": size, "database": database.dialect}, json_path)
+        benchmarks.dump({"results": results, "completed_case": size, "database": database.dialect}, json_path,
+                        env)
 
 
 @main.command()

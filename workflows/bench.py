@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import random
 import resource
@@ -221,9 +222,40 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-def dump(result: dict, path: str) -> None:
+def environment(db: Database) -> dict:
+    """What a benchmark ran on: machine, date, versions and database, for the JSON and the table."""
+    from importlib.metadata import version
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or "?")
+    mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
+                   if line.startswith("MemTotal")), 0)
+    with db.engine.connect() as conn:
+        server = conn.exec_driver_sql("SELECT sqlite_version()" if db.dialect == "sqlite"
+                                      else "SHOW server_version").scalar()
+    return {"date": now().astimezone(SHANGHAI).date().isoformat(), "machine": platform.machine(),
+            "cpu": cpu, "cpus": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
+            "python": platform.python_version(), "database": f"{db.dialect} {server}",
+            **{name: version(name) for name in ("SpiffWorkflow", "SQLAlchemy", "Flask")}}
+
+
+def describe(env: dict) -> str:
+    return (f"{env['date']} · {env['cpus']} × {env['cpu']}, {env['memory_gib']} GiB, {env['machine']} · "
+            f"Python {env['python']} · SpiffWorkflow {env['SpiffWorkflow']} · SQLAlchemy {env['SQLAlchemy']} · "
+            f"{env['database']}")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def dump(result: dict, path: str, env: dict | None = None) -> None:
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, ensure_ascii=False, indent=2)
+        json.dump({**result, "environment": env} if env else result, fh, ensure_ascii=False, indent=2)
 
 
 # --- throughput and the engine floor (issue 6) --------------------------------------------------

@@ -22,6 +22,10 @@ def test_bench_supervision_tiny(database, db_url, tmp_path):
     import json
     result = json.loads(out_json.read_text())
     assert result["written"]["cases"] == 90 and result["totals"]["cases"] == 91  # plus the sample case
+    env = result["environment"]
+    assert env["cpus"] >= 1 and env["SpiffWorkflow"].startswith("3.") and env["database"].split()[0] in (
+        "sqlite", "postgresql")
+    assert f"SpiffWorkflow {env['SpiffWorkflow']}" in run.stdout.splitlines()[0]
     assert all(t["p50_ms"] > 0 for t in result["timings"])
 
 
@@ -30,7 +34,7 @@ def test_bench_timers_and_throughput_tiny(database, db_url):
     run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "timers", "--clocks", "500", "--due", "0.2"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    fields = dict(part.split("=", 1) for part in run.stdout.split())
+    fields = dict(part.split("=", 1) for part in run.stdout.splitlines()[-1].split())
     due = int(fields["falling_due"])
     assert due > 0 and int(fields["warnings"]) == due and int(fields["breaches"]) == due
     assert int(fields["alerts"]) == 2 * due
