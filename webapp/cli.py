@@ -44,6 +44,17 @@ def _database() -> Database:
     return Database()
 
 
+BENCH_SQLITE = "sqlite:///" + str(Path("instance") / "bench.db")
+
+
+def _bench_database() -> Database:
+    """The benchmarks fill and time a database of their own: DATABASE_URL when set (point it at a
+    scratch database), else instance/bench.db — never the demo's instance/onewindow.db."""
+    database = Database(None if os.environ.get("DATABASE_URL") else BENCH_SQLITE)
+    click.echo(f"benchmark database: {database.engine.url.render_as_string(hide_password=True)}")
+    return database
+
+
 @click.group()
 def main() -> None:
     """OneWindow 一窗通办 — cases, processes and time limits of the service hall."""
@@ -348,7 +359,7 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
     from workflows import bench as benchmarks
 
     first = _month(month)
-    database = _database()
+    database = _bench_database()
     prepare(database)
     env = benchmarks.environment(database)
     click.echo(benchmarks.describe(env))
@@ -372,7 +383,7 @@ def bench_scale(open_cases: int, completed: int, runs: int, month: str, json_pat
     from workflows import bench as benchmarks
 
     first = _month(month)
-    database = _database()
+    database = _bench_database()
     prepare(database)
     env = benchmarks.environment(database)
     click.echo(benchmarks.describe(env))
@@ -399,7 +410,7 @@ def bench_timers(clocks: int, due_share: float, json_path: str | None) -> None:
     """Running clocks of which a share has passed its limits: one sweep's duration and alerts per second."""
     from workflows import bench as benchmarks
 
-    database = _database()
+    database = _bench_database()
     prepare(database)
     env = benchmarks.environment(database)
     click.echo(benchmarks.describe(env))
@@ -426,7 +437,7 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
     from .loadtest import run_http
 
     counts = _counts(clients, "--clients")
-    database = _database()
+    database = _bench_database()
     prepare(database)
     env = benchmarks.environment(database)
     click.echo(benchmarks.describe(env))
@@ -475,7 +486,7 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
     from workflows import bench as benchmarks
 
     counts = _counts(workers, "--workers")
-    database = _database()
+    database = _bench_database()
     prepare(database)
     env = benchmarks.environment(database)
     click.echo(benchmarks.describe(env))

@@ -25,7 +25,7 @@ def test_bench_supervision_tiny(database, db_url, tmp_path):
     env = result["environment"]
     assert env["cpus"] >= 1 and env["SpiffWorkflow"].startswith("3.") and env["database"].split()[0] in (
         "sqlite", "postgresql")
-    assert f"SpiffWorkflow {env['SpiffWorkflow']}" in run.stdout.splitlines()[0]
+    assert f"SpiffWorkflow {env['SpiffWorkflow']}" in run.stdout
     assert all(t["p50_ms"] > 0 for t in result["timings"])
 
 
@@ -72,3 +72,13 @@ def test_bench_http_tiny(database, db_url, tmp_path):
     from workflows.models import Case
     with database.read() as s:
         assert s.scalar(select(func.count()).select_from(Case).where(Case.status == "completed")) == 4
+
+
+def test_bench_never_fills_the_demo_database(tmp_path):
+    """Without DATABASE_URL the benchmarks use instance/bench.db, not the demo's instance/onewindow.db."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "timers", "--clocks", "100"], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "benchmark database: sqlite:///instance/bench.db" in run.stdout
+    assert (tmp_path / "instance" / "bench.db").exists() and not (tmp_path / "instance" / "onewindow.db").exists()
