@@ -14,7 +14,7 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,26 +66,32 @@ def _budget(fixed: str | None, expression: str | None, data: dict[str, Any], wha
         raise InvalidInput(f"{what}: the time limit cannot be worked out from the case data ({exc})") from None
 
 
+_BUMP_SEQUENCE = (update(CaseSequence).where(CaseSequence.year == bindparam("y"),
+                                              CaseSequence.matter_code == bindparam("m"))
+                  .values(last=CaseSequence.last + 1).returning(CaseSequence.last))
+
+
 def _next_case_no(session: Session, matter_code: str) -> str:
     year = to_local(now()).year
-    bump = (update(CaseSequence)
-            .where(CaseSequence.year == year, CaseSequence.matter_code == matter_code)
-            .values(last=CaseSequence.last + 1).returning(CaseSequence.last))
-    number = session.execute(bump).scalar()
+    params = {"y": year, "m": matter_code}
+    number = session.execute(_BUMP_SEQUENCE, params).scalar()
     if number is None:
         try:
             with session.begin_nested():
                 session.add(CaseSequence(year=year, matter_code=matter_code, last=1))
             number = 1
         except IntegrityError:  # another transaction created the row first
-            number = session.execute(bump).scalar()
+            number = session.execute(_BUMP_SEQUENCE, params).scalar()
     return f"{year}{matter_code}{number:06d}"
+
+
+_INSERT_AUDIT = insert(AuditEvent.__table__)
 
 
 def _audit(session: Session, case: Case | None, actor: Actor, action: str, *, step: str | None = None,
            item: WorkItem | None = None, before: dict | None = None, after: dict | None = None) -> None:
     # a Core insert: nothing reads the event back in the transaction, so the unit of work need not track it
-    session.execute(insert(AuditEvent.__table__).values(
+    session.execute(_INSERT_AUDIT, dict(
         case_id=case.id if case else None, at=now(), actor=actor.username, action=action, step=step,
         work_item_id=item.id if item else None, before=before, after=after))
 
@@ -132,7 +138,7 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
         case.status = "in_progress"
         if budget:
             sla.start_clock(session, case, "case", budget, version.name, at=at)
-    _sync_work_items(session, case, workflow, definition)
+    _sync_work_items(session, case, workflow, definition, open_items=[], clocks=[])  # a new case has none
     return case
 
 
@@ -255,18 +261,23 @@ def release(session: Session, item_id: int, actor: Actor) -> WorkItem:
     return item
 
 
+# A step's reads, built once: building a statement costs more than SQLite takes to run it.
+_LOCK_CASE_OF_ITEM = (select(Case, calendar_version()).join(WorkItem, WorkItem.case_id == Case.id)
+                      .where(WorkItem.id == bindparam("item_id")).with_for_update(of=Case))
+_ITEMS_OF_STEP = (select(WorkItem).where(WorkItem.case_id == bindparam("case_id"), or_(
+    WorkItem.state.in_(OPEN_STATES), WorkItem.id == bindparam("item_id"))).execution_options(populate_existing=True))
+_ACTIVE_CLOCKS = select(SlaClock).where(SlaClock.case_id == bindparam("case_id"), SlaClock.state.in_(sla.ACTIVE))
+
+
 def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
     # Lock the case first, then read its open items and active clocks once: after waiting for the lock
     # these reads see every change committed before it, and the step needs nothing else from the database.
-    row = session.execute(select(Case, calendar_version()).join(WorkItem, WorkItem.case_id == Case.id)
-                          .where(WorkItem.id == item_id).with_for_update(of=Case)).first()
+    row = session.execute(_LOCK_CASE_OF_ITEM, {"item_id": item_id}).first()
     if row is None:
         raise NotFound(f"no work item {item_id}")
     case, version_no = row
     remember_calendar_version(session, version_no)  # read with the lock: one statement fewer per step
-    items = session.scalars(select(WorkItem).where(
-        WorkItem.case_id == case.id, or_(WorkItem.state.in_(OPEN_STATES), WorkItem.id == item_id))
-        .execution_options(populate_existing=True)).all()
+    items = session.scalars(_ITEMS_OF_STEP, {"case_id": case.id, "item_id": item_id}).all()
     item = next(i for i in items if i.id == item_id)
     _may_work(actor, item)
     if item.state not in OPEN_STATES:
@@ -279,8 +290,7 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
     definition = definition_for(version)
     step = definition.steps[item.step]
     clean = validate(list(step.fields), data, f"step {item.step}")
-    clocks = list(session.scalars(select(SlaClock).where(SlaClock.case_id == case.id,
-                                                         SlaClock.state.in_(sla.ACTIVE))))
+    clocks = list(session.scalars(_ACTIVE_CLOCKS, {"case_id": case.id}))
     calendar = sla.working_calendar(session)
     workflow = engine.load(case.state, definition)
     task = workflow.get_task_from_id(UUID(item.task_id))

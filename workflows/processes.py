@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from timers.durations import parse_duration
@@ -263,11 +263,12 @@ def forget_cached_versions() -> None:
         _versions.clear()
 
 
+_LATEST = (select(ProcessVersion).where(ProcessVersion.process_key == bindparam("key"))
+           .order_by(ProcessVersion.version.desc()).limit(1))
+
+
 def latest_version(session: Session, key: str) -> ProcessVersion:
-    version = session.scalars(
-        select(ProcessVersion).where(ProcessVersion.process_key == key)
-        .order_by(ProcessVersion.version.desc()).limit(1)
-    ).first()
+    version = session.scalars(_LATEST, {"key": key}).first()
     if version is None:
         raise NotFound(f"no process {key!r} is deployed")
     return version
