@@ -160,7 +160,9 @@ class _LockFile:
     """An open lock file, closed when its thread (or its queue) is gone."""
 
     def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # read-only is enough for flock, so a process of another user (the CLI run by an admin, the web
+        # server's account) can take its turn on a lock file the other created
+        self.fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
 
     def __del__(self) -> None:
         os.close(self.fd)

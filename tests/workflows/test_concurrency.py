@@ -111,7 +111,7 @@ def test_sqlite_writers_queue_on_the_lock_file(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'q.db'}")
     upgrade(db)
     db.transaction(lambda s: settings.put(s, "n", {"v": 0}))
-    fd = os.open(tmp_path / "q.db-writers", os.O_RDWR)
+    fd = os.open(tmp_path / "q.db-writers", os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # another process is writing
     done = threading.Event()
     writer = threading.Thread(target=lambda: (db.transaction(lambda s: settings.put(s, "n", {"v": 1})), done.set()))
