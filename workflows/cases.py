@@ -324,10 +324,6 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
     return item
 
 
-def _ready_steps(workflow) -> list[str]:
-    return sorted(t.task_spec.bpmn_id for t in engine.ready_user_tasks(workflow))
-
-
 def version_of(session: Session, case: Case):
     """The case's process version, from the process-wide cache of these immutable rows."""
     return cached_version(session, case.process_version_id)
