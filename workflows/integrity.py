@@ -1,29 +1,40 @@
 """Consistency of a case: its workflow state, its work items and its audit trail agree.
 
-Used after a crash (`onewindow check`) and by the tests that kill the server mid-burst.
+Used after a crash (`onewindow check`) and by the tests that kill the server mid-burst. Cases are read
+in batches by id (items and audit events of a batch in one query each) and let go after each batch, so
+checking a million cases takes steady memory.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from . import engine
 from .cases import OPEN_STATES
 from .models import AuditEvent, Case, WorkItem
-from .processes import definition_for
+from .processes import cached_version, definition_for
+
+RUNNING = ("received", "in_progress", "paused")
 
 
-def case_problems(session: Session, case: Case) -> list[str]:
+def case_problems(session: Session, case: Case, items: list[WorkItem] | None = None,
+                  audited: set[int] | None = None) -> list[str]:
     problems: list[str] = []
-    workflow = engine.load(case.state, definition_for(case.process_version))
+    workflow = engine.load(case.state, definition_for(cached_version(session, case.process_version_id)))
     ready = {str(t.id) for t in engine.ready_user_tasks(workflow)}
-    items = session.scalars(select(WorkItem).where(WorkItem.case_id == case.id)).all()
+    if items is None:
+        items = list(session.scalars(select(WorkItem).where(WorkItem.case_id == case.id)))
+    if audited is None:
+        audited = set(session.scalars(select(AuditEvent.work_item_id).where(
+            AuditEvent.case_id == case.id, AuditEvent.action == "work_item.completed")))
     open_ids = {i.task_id for i in items if i.state in OPEN_STATES}
     if ready != open_ids:
         problems.append(f"{case.case_no}: ready tasks {sorted(ready)} but open work items {sorted(open_ids)}")
-    audited = set(session.scalars(select(AuditEvent.work_item_id).where(
-        AuditEvent.case_id == case.id, AuditEvent.action == "work_item.completed")))
     for item in items:
         if item.state == "completed" and item.id not in audited:
             problems.append(f"{case.case_no}: work item {item.id} completed without an audit event")
@@ -32,8 +43,35 @@ def case_problems(session: Session, case: Case) -> list[str]:
     return problems
 
 
+def problems(session: Session, *, since: datetime | None = None, everything: bool = True,
+             batch: int = 500, checked: list[int] | None = None) -> Iterator[str]:
+    """The problems of every case, or (everything=False) of the running cases and of those changed
+    since `since` — what a crash can have touched. `checked` gets the number of cases looked at."""
+    stmt = select(Case).order_by(Case.id).limit(batch)
+    if not everything:
+        scope = Case.status.in_(RUNNING)
+        stmt = stmt.where(or_(scope, Case.updated_at >= since) if since else scope)
+    last_id, count = 0, 0
+    while True:
+        cases = session.scalars(stmt.where(Case.id > last_id)).all()
+        if not cases:
+            break
+        ids = [c.id for c in cases]
+        items: dict[int, list[WorkItem]] = defaultdict(list)
+        for item in session.scalars(select(WorkItem).where(WorkItem.case_id.in_(ids))):
+            items[item.case_id].append(item)
+        audited: dict[int, set[int]] = defaultdict(set)
+        for case_id, item_id in session.execute(select(AuditEvent.case_id, AuditEvent.work_item_id).where(
+                AuditEvent.case_id.in_(ids), AuditEvent.action == "work_item.completed")):
+            audited[case_id].add(item_id)
+        for case in cases:
+            yield from case_problems(session, case, items[case.id], audited[case.id])
+        count += len(cases)
+        last_id = ids[-1]
+        session.expunge_all()  # a million cases must not pile up in the identity map
+    if checked is not None:
+        checked.append(count)
+
+
 def all_problems(session: Session) -> list[str]:
-    problems: list[str] = []
-    for case in session.scalars(select(Case).order_by(Case.id)):
-        problems.extend(case_problems(session, case))
-    return problems
+    return list(problems(session))
