@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, union
+from sqlalchemy import bindparam, inspect, select, union, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from timers.calendar import CalendarMissing, WorkingCalendar
 from timers.clock import now, to_local
@@ -64,20 +65,33 @@ def start_clock(session: Session, case: Case, scope: str, budget: str, name: str
     return clock
 
 
+_STOP = (update(SlaClock.__table__).where(SlaClock.__table__.c.id == bindparam("clock_id"))
+         .values(state=bindparam("new_state"), stopped_at=bindparam("at"), used_minutes=bindparam("used")))
+
+
 def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, cancelled: bool = False) -> None:
     at = at or now()
-    if clock.state == "paused":
+    paused = clock.state == "paused"
+    if paused:
         _unpause(session, clock, at)
     if cancelled:
-        clock.state = "cancelled"
+        state = "cancelled"
     else:
         late = clock.breached_at is not None or (clock.due_at is not None and at > clock.due_at)
-        clock.state = "met_late" if late else "met"
-    clock.stopped_at = at
+        state = "met_late" if late else "met"
     try:
-        clock.used_minutes = used_minutes(working_calendar(session), clock.started_at, at, clock.paused_minutes)
+        used = used_minutes(working_calendar(session), clock.started_at, at, clock.paused_minutes)
     except CalendarMissing:
-        clock.used_minutes = None
+        used = None
+    values = {"state": state, "stopped_at": at, "used_minutes": used}
+    if paused or clock.id is None or inspect(clock).modified:
+        for key, value in values.items():  # a clock with other pending changes goes with the unit of work
+            setattr(clock, key, value)
+        return
+    # the common case: one prebuilt UPDATE, and the object told the row's new values without a flush
+    session.execute(_STOP, {"clock_id": clock.id, "new_state": state, "at": at, "used": used})
+    for key, value in values.items():
+        set_committed_value(clock, key, value)
 
 
 def stop_clocks(session: Session, case_id: int, *, task_ids: set[str] | None = None, scope: str | None = None,
