@@ -47,12 +47,18 @@ def _database() -> Database:
 BENCH_SQLITE = "sqlite:///" + str(Path("instance") / "bench.db")
 
 
-def _bench_database() -> Database:
+def _bench_setup() -> tuple[Database, dict]:
     """The benchmarks fill and time a database of their own: DATABASE_URL when set (point it at a
-    scratch database), else instance/bench.db — never the demo's instance/onewindow.db."""
+    scratch database), else instance/bench.db — never the demo's instance/onewindow.db. Prepared like
+    a server start; the machine, versions and database are printed first."""
+    from workflows import bench as benchmarks
+
     database = Database(None if os.environ.get("DATABASE_URL") else BENCH_SQLITE)
     click.echo(f"benchmark database: {database.engine.url.render_as_string(hide_password=True)}")
-    return database
+    prepare(database)
+    env = benchmarks.environment(database)
+    click.echo(benchmarks.describe(env))
+    return database, env
 
 
 @click.group()
@@ -337,7 +343,7 @@ def tallies_rebuild(start: str) -> None:
     database = _database()
     with database.read() as session:
         sync_clock(session)
-    database.transaction(lambda s: tallies.forget_from(s, day))
+    database.transaction(lambda s: tallies.forget(s, day))
     click.echo(f"tallied {tallies.build_missing(database)} closed days")
 
 
@@ -367,10 +373,7 @@ def bench_supervision(open_cases: int, completed: int, runs: int, month: str, js
     from workflows import bench as benchmarks
 
     first = _month(month)
-    database = _bench_database()
-    prepare(database)
-    env = benchmarks.environment(database)
-    click.echo(benchmarks.describe(env))
+    database, env = _bench_setup()
     result = benchmarks.run_scale(database, 0 if no_fill else open_cases, 0 if no_fill else completed, runs, first)
     click.echo(benchmarks.render(result))
     if json_path:
@@ -391,10 +394,7 @@ def bench_scale(open_cases: int, completed: int, runs: int, month: str, json_pat
     from workflows import bench as benchmarks
 
     first = _month(month)
-    database = _bench_database()
-    prepare(database)
-    env = benchmarks.environment(database)
-    click.echo(benchmarks.describe(env))
+    database, env = _bench_setup()
     started = _time.perf_counter()
     # the completed cases spread over the twelve months ending with the measured one
     written = benchmarks.populate(database, open_cases, completed, first, months=12) if open_cases + completed \
@@ -418,10 +418,7 @@ def bench_timers(clocks: int, due_share: float, json_path: str | None) -> None:
     """Running clocks of which a share has passed its limits: one sweep's duration and alerts per second."""
     from workflows import bench as benchmarks
 
-    database = _bench_database()
-    prepare(database)
-    env = benchmarks.environment(database)
-    click.echo(benchmarks.describe(env))
+    database, env = _bench_setup()
     result = benchmarks.run_timers(database, clocks, due_share)
     click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
     if json_path:
@@ -445,10 +442,7 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
     from .loadtest import run_http
 
     counts = _counts(clients, "--clients")
-    database = _bench_database()
-    prepare(database)
-    env = benchmarks.environment(database)
-    click.echo(benchmarks.describe(env))
+    database, env = _bench_setup()
     url = database.engine.url.render_as_string(hide_password=False)
     database.dispose()
     if not port:
@@ -494,10 +488,7 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
     from workflows import bench as benchmarks
 
     counts = _counts(workers, "--workers")
-    database = _bench_database()
-    prepare(database)
-    env = benchmarks.environment(database)
-    click.echo(benchmarks.describe(env))
+    database, env = _bench_setup()
     url = database.engine.url.render_as_string(hide_password=False)
     results = []
     if floor:

@@ -26,7 +26,7 @@ def set_clock(session: Session, instant: datetime, frozen: bool = False) -> date
         raise Forbidden(str(exc)) from None
     settings.put(session, KEY, clock.state())
     # days from the new "today" on are not closed any more: their tallies would miss what happens now
-    tallies.forget_from(session, tallies.today())
+    tallies.forget(session, tallies.today())
     return clock.now()
 
 

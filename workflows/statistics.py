@@ -138,7 +138,7 @@ def report(session: Session, start: date, end: date, process: str | None = None,
         return matters[code]
 
     departments: dict[str, TimeStats] = defaultdict(TimeStats)
-    hists: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))  # id(TimeStats) → histogram
+    hists: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))  # (scope, key) → histogram
     paused: dict[str, int] = defaultdict(int)
     supplements = tolerated = ratings = satisfied = bad = 0
     for t in tallies.for_period(session, start, end):
@@ -155,7 +155,8 @@ def report(session: Session, start: date, end: date, process: str | None = None,
         elif t.kind == "clock":
             if department and t.scope != "case" and t.department != department:
                 continue
-            times = stats_for(t.matter_code).times if t.scope == "case" else departments[t.department or "?"]
+            key = ("case", t.matter_code) if t.scope == "case" else ("step", t.department or "?")
+            times = stats_for(t.matter_code).times if t.scope == "case" else departments[key[1]]
             times.count += t.n
             if t.state == "met":
                 times.on_time += t.n
@@ -168,7 +169,7 @@ def report(session: Session, start: date, end: date, process: str | None = None,
                 times.budget_count += t.n
                 times.budget_sum += minutes * t.n
             for value, n in t.hist.items():
-                hists[id(times)][value] += n
+                hists[key][value] += n
         elif t.kind == "paused":
             paused[t.state] += t.used_sum
         elif t.kind == "supplement":
@@ -181,8 +182,10 @@ def report(session: Session, start: date, end: date, process: str | None = None,
                 satisfied += t.n
             else:
                 bad += t.n
-    for times in [m.times for m in matters.values()] + list(departments.values()):
-        times.p90 = p90_of(hists.get(id(times), {}))
+    for code, m in matters.items():
+        m.times.p90 = p90_of(hists.get(("case", code), {}))
+    for name, times in departments.items():
+        times.p90 = p90_of(hists.get(("step", name), {}))
     results = _followup_results(session, start, end, internal, process, matter)
     return Report(start, end, dict(sorted(matters.items())), dict(sorted(departments.items())), dict(paused),
                   supplements, tolerated, ratings, satisfied, bad, results.count("appeal_upheld"),

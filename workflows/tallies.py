@@ -4,7 +4,7 @@ instead of a month of cases and clocks.
 A closed day (before today in the hall, an hour past its midnight) does not change: cases, clocks,
 pauses and ratings are written at the project clock's "now". The exceptions forget the day they touch:
 a BPMN timer fired late at its own past instant (`late_write`), and the manual clock moved back
-(`forget_from`). A report uses the tallies of built days and counts every other day of its period
+(`forget`). A report uses the tallies of built days and counts every other day of its period
 live with the same queries, so it is right whether or not the scheduler has tallied yet.
 """
 
@@ -41,9 +41,6 @@ class Tally:
     n_used: int = 0
     used_sum: int = 0
     hist: dict[int, int] = field(default_factory=dict)
-
-    def key(self) -> tuple:
-        return tuple(getattr(self, f) for f in KEY_FIELDS)
 
 
 def bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -178,10 +175,6 @@ def forget(session: Session, start: date, end: date | None = None) -> None:
     session.execute(delete(DailyTally).where(*cond))
     cond = [TalliedDay.day >= start] + ([TalliedDay.day <= end] if end else [])
     session.execute(delete(TalliedDay).where(*cond))
-
-
-def forget_from(session: Session, day: date) -> None:
-    forget(session, day)
 
 
 def late_write(session: Session, at: datetime) -> None:
