@@ -159,14 +159,19 @@ def populate(db: Database, open_cases: int, completed_cases: int, month: date, s
         written["clocks"] += len(clock_rows)
         written["work_items"] += len(item_rows)
         written["ratings"] += len(rating_rows)
-    # a bulk import writes into past days: their tallies (if any) are counted again
+    _after_bulk_import(db, start_id + total)
+    return written
+
+
+def _after_bulk_import(db: Database, next_case_id: int) -> None:
+    """Rows written past the ORM: their past days' tallies (if any) are counted again; on PostgreSQL
+    the planner learns the new sizes and the case id sequence moves past the ids used."""
     db.transaction(lambda s: tallies.forget(s, date(1900, 1, 1)))
     if db.dialect == "postgresql":
         with db.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
-            conn.exec_driver_sql(f"SELECT setval('cases_id_seq', {start_id + total})")
+            conn.exec_driver_sql(f"SELECT setval('cases_id_seq', {next_case_id})")
             conn.commit()
-    return written
 
 
 def measure_supervision(db: Database, month: date, runs: int) -> list[Timing]:
@@ -471,13 +476,7 @@ def run_timers(db: Database, clocks: int, due_share: float = 0.1, seed: int = 11
             s.execute(insert(Case), c)
             s.execute(insert(SlaClock), k)
         db.transaction(write)
-    # a bulk import writes into past days: their tallies (if any) are counted again
-    db.transaction(lambda s: tallies.forget(s, date(1900, 1, 1)))
-    if db.dialect == "postgresql":
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-            conn.exec_driver_sql(f"SELECT setval('cases_id_seq', {start_id + n_cases})")
-            conn.commit()
+    _after_bulk_import(db, start_id + n_cases)
     started = time.perf_counter()
     result = jobs.sweep_clocks(db)
     seconds = time.perf_counter() - started

@@ -54,23 +54,23 @@ def fire_timers(db: Database) -> int:
     return total
 
 
-def expire_tolerated(db: Database) -> int:
-    """容缺受理 cases whose materials never came by the deadline end."""
+def _in_one_transaction(db: Database, job: str, action):
+    """A job whose whole run is one transaction: adopt the clock, act, leave a heartbeat."""
     def work(session):
         sync_clock(session)
-        expired = window.expire_tolerated(session)
-        _heartbeat(session, "expire_tolerated")
-        return expired
+        result = action(session)
+        _heartbeat(session, job)
+        return result
     return db.transaction(work)
+
+
+def expire_tolerated(db: Database) -> int:
+    """容缺受理 cases whose materials never came by the deadline end."""
+    return _in_one_transaction(db, "expire_tolerated", window.expire_tolerated)
 
 
 def deliver_alerts(db: Database) -> tuple[int, int]:
-    def work(session):
-        sync_clock(session)
-        result = delivery.deliver_due(session)
-        _heartbeat(session, "deliver_alerts")
-        return result
-    return db.transaction(work)
+    return _in_one_transaction(db, "deliver_alerts", delivery.deliver_due)
 
 
 def tally_days(db: Database) -> int:
