@@ -16,7 +16,7 @@ from timers.clock import SHANGHAI, clock, now, to_local
 from timers.durations import parse_duration
 from workflows import calendar_store, processes, sla, users
 from workflows.clock_store import set_clock, sync_clock
-from workflows.db import Database
+from workflows.db import Database, instance_dir
 from workflows.errors import DomainError, InvalidInput
 from workflows.models import CalendarYear
 from workflows.schema import upgrade
@@ -44,7 +44,8 @@ def _database() -> Database:
     return Database()
 
 
-BENCH_SQLITE = "sqlite:///" + str(Path("instance") / "bench.db")
+def _bench_sqlite() -> str:
+    return "sqlite:///" + str(instance_dir() / "bench.db")
 
 
 def _bench_setup() -> tuple[Database, dict]:
@@ -53,7 +54,7 @@ def _bench_setup() -> tuple[Database, dict]:
     a server start; the machine, versions and database are printed first."""
     from workflows import bench as benchmarks
 
-    database = Database(None if os.environ.get("DATABASE_URL") else BENCH_SQLITE)
+    database = Database(None if os.environ.get("DATABASE_URL") else _bench_sqlite())
     click.echo(f"benchmark database: {database.engine.url.render_as_string(hide_password=True)}")
     prepare(database)
     env = benchmarks.environment(database)
@@ -449,7 +450,7 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-    results = [run_http(url, n_cases, k, web_workers, port, Path("instance") / "bench-http-server.log")
+    results = [run_http(url, n_cases, k, web_workers, port, instance_dir() / "bench-http-server.log")
                for k in counts]
     click.echo(f"database {database.dialect}; {n_cases} company-setup cases through the API, 6 steps each, "
                f"{web_workers} gunicorn worker(s)")
@@ -526,8 +527,9 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
 
 @main.command()
 @click.option("--once", is_flag=True, help="Run every due job once and exit.")
-def scheduler(once: bool) -> None:
-    """Run the periodic jobs: sweep SLA clocks, deliver alerts."""
+@click.option("--parent", type=int, default=None, hidden=True, help="exit when this process is gone")
+def scheduler(once: bool, parent: int | None) -> None:
+    """Run the periodic jobs: BPMN timers, SLA sweep, alert delivery, 容缺 expiry, daily tallies."""
     from .scheduler import run_blocking, run_once
 
     database = _database()
@@ -536,7 +538,26 @@ def scheduler(once: bool) -> None:
             click.echo(f"{name}: {result}")
         return
     click.echo("scheduler running (Ctrl-C to stop)")
-    run_blocking(database)
+    run_blocking(database, parent_pid=parent)
+
+
+def _add_demo_users(database: Database) -> None:
+    for username, role, department, display in DEMO_USERS:
+        try:
+            database.transaction(lambda s, u=username, r=role, d=department, n=display:
+                                 users.add_user(s, u, r, DEMO_PASSWORD, d, n))
+        except DomainError:
+            pass  # already there from an earlier run
+
+
+def _demo_banner(host: str, port: int) -> list[str]:
+    lines = [f"\ndemo users (password for all: {DEMO_PASSWORD}):"]
+    lines += [f"  {u:<11} {r:<10} {d or '':<8} {n}" for u, r, d, n in DEMO_USERS]
+    lines += [f"\nWeb:      http://{host}:{port}/  (staff: /login; applicants: /track; supervisors: /board)",
+              f"API:      http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)",
+              f'token:    curl -s -X POST http://{host}:{port}/api/v1/auth/token -H "Content-Type: '
+              f'application/json" -d \'{{"username":"clerk","password":"{DEMO_PASSWORD}"}}\'']
+    return lines
 
 
 @main.command()
@@ -548,21 +569,14 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     database = _database()
     for line in prepare(database):
         click.echo(line)
-    for username, role, department, display in DEMO_USERS:
-        try:
-            database.transaction(lambda s, u=username, r=role, d=department, n=display:
-                                 users.add_user(s, u, r, DEMO_PASSWORD, d, n))
-        except DomainError:
-            pass  # already there from an earlier run
-    click.echo(f"\ndemo users (password for all: {DEMO_PASSWORD}):")
-    for username, role, department, display in DEMO_USERS:
-        click.echo(f"  {username:<11} {role:<10} {department or '':<8} {display}")
-    click.echo(f"\nWeb:      http://{host}:{port}/  (staff: /login; applicants: /track; supervisors: /board)")
-    click.echo(f"API:      http://{host}:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)")
-    click.echo(f'token:    curl -s -X POST http://{host}:{port}/api/v1/auth/token -H "Content-Type: '
-               f'application/json" -d \'{{"username":"clerk","password":"{DEMO_PASSWORD}"}}\'')
-    if not no_serve:
-        _serve(host, port, workers=1, prepared=True, with_scheduler=True)
+    _add_demo_users(database)
+    database.dispose()
+    if no_serve:
+        for line in _demo_banner(host, port):
+            click.echo(line)
+        return
+    # the banner is printed once the server listens: the address it gives answers at once
+    _serve(host, port, workers=1, prepared=True, with_scheduler=True, banner=_demo_banner(host, port))
 
 
 @main.command()
@@ -575,41 +589,69 @@ def serve(host: str, port: int, workers: int, no_scheduler: bool) -> None:
     _serve(host, port, workers, prepared=False, with_scheduler=not no_scheduler)
 
 
-def _serve(host: str, port: int, workers: int, prepared: bool, with_scheduler: bool = True) -> None:
-    if not prepared:
-        for line in prepare(_database()):
-            click.echo(line)
-    from .app import create_app
-    from .scheduler import start_background
+def _serve(host: str, port: int, workers: int, prepared: bool, with_scheduler: bool = True,
+           banner: list[str] | None = None) -> None:
+    """The web server and, unless told otherwise, the scheduler as a child process.
 
-    if with_scheduler:
-        start_background(_database())
-        click.echo("scheduler running in this process")
+    The app is built once, here, before any fork (gunicorn's preload): workers answer at once. This
+    process then holds no connection (disposed), no thread and no lock when gunicorn forks."""
+    import signal
+
+    from .app import create_app
+    from .scheduler import spawn_child, stop_child
+
+    if not prepared:
+        database = _database()
+        for line in prepare(database):
+            click.echo(line)
+        database.dispose()
+    app = create_app()
+    app.extensions["onewindow.db"].dispose()
+    child = spawn_child() if with_scheduler else None
+    if child:
+        click.echo(f"scheduler running as process {child.pid}")
+
+    def announce() -> None:
+        for line in banner or []:
+            click.echo(line)
 
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
         BaseApplication = None
-    if BaseApplication is None or os.environ.get("ONEWINDOW_DEV_SERVER"):
-        click.echo(f"serving on http://{host}:{port} (development server)")
-        create_app().run(host=host, port=port, threaded=True)
-        return
+    try:
+        if BaseApplication is None or os.environ.get("ONEWINDOW_DEV_SERVER"):
+            # Ctrl-C raises KeyboardInterrupt; SIGTERM should end the same way
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            click.echo(f"serving on http://{host}:{port} (development server)")
+            announce()
+            try:
+                app.run(host=host, port=port, threaded=True)
+            except KeyboardInterrupt:
+                pass
+            return
 
-    class _Gunicorn(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", 4)
-            self.cfg.set("accesslog", "-")
-            if "control_socket_disable" in self.cfg.settings:
-                # one control socket path per machine: several servers on one machine would collide
-                self.cfg.set("control_socket_disable", True)
+        class _Gunicorn(BaseApplication):
+            def load_config(self):
+                self.cfg.set("bind", f"{host}:{port}")
+                self.cfg.set("workers", workers)
+                self.cfg.set("threads", 4)
+                self.cfg.set("accesslog", "-")
+                self.cfg.set("preload_app", True)
+                self.cfg.set("graceful_timeout", 3)  # SIGTERM / Ctrl-C: every process gone within 5 s
+                self.cfg.set("when_ready", lambda _server: announce())
+                self.cfg.set("on_exit", lambda _server: stop_child(child))
+                if "control_socket_disable" in self.cfg.settings:
+                    # one control socket path per machine: several servers on one machine would collide
+                    self.cfg.set("control_socket_disable", True)
 
-        def load(self):
-            return create_app()
+            def load(self):
+                return app
 
-    click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers)")
-    _Gunicorn().run()
+        click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers)")
+        _Gunicorn().run()
+    finally:
+        stop_child(child)
 
 
 if __name__ == "__main__":

@@ -1,53 +1,91 @@
-"""APScheduler start-up: the periodic jobs inside `onewindow serve`, or alone as `onewindow scheduler`."""
+"""The scheduler process: the periodic jobs, alone as `onewindow scheduler`, or as a child process that
+`onewindow serve` and `demo` start and stop.
+
+It is never threads inside the web server: a process that forks (the gunicorn master) must hold no
+thread, connection or lock at the fork, or the child inherits them in whatever state they were.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
+import sys
+import threading
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from workflows.db import Database
-from workflows.jobs import JOBS
+from workflows.jobs import JOBS, run_job
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = int(os.environ.get("ONEWINDOW_SWEEP_SECONDS", "30"))
+STOP_GRACE_SECONDS = 2.0
 
 
 def run_once(db: Database) -> dict[str, object]:
-    return {name: job(db) for name, job in JOBS.items()}
+    return {name: run_job(db, name) for name in JOBS}
 
 
-def _safe(job, db):
+def _safe(name: str, db: Database):
     def run():
         try:
-            job(db)
+            run_job(db, name)
         except Exception:  # a failed run is retried at the next interval; the scheduler keeps going
-            log.exception("scheduler job %s failed", job.__name__)
+            log.exception("scheduler job %s failed", name)
     return run
 
 
 def configure(scheduler, db: Database, interval: int = INTERVAL_SECONDS):
-    for name, job in JOBS.items():
+    for name in JOBS:
         # coalesce + one instance: after downtime a job runs once and catches up by itself
-        scheduler.add_job(_safe(job, db), "interval", seconds=interval, id=name, coalesce=True, max_instances=1)
+        scheduler.add_job(_safe(name, db), "interval", seconds=interval, id=name, coalesce=True, max_instances=1)
     return scheduler
 
 
 def _catch_up(db: Database) -> None:
     # the interval trigger first fires one interval after start; catch up on the missed time now
-    for job in JOBS.values():
-        _safe(job, db)()
+    for name in JOBS:
+        _safe(name, db)()
 
 
-def start_background(db: Database) -> BackgroundScheduler:
-    scheduler = configure(BackgroundScheduler(timezone="UTC"), db)
+def run_blocking(db: Database, interval: int = INTERVAL_SECONDS, parent_pid: int | None = None) -> None:
+    """Run until SIGTERM / SIGINT (or, as a child of `serve`, until the parent is gone).
+
+    A job in the middle of its transaction when the stop comes is abandoned after a short grace: the
+    database rolls the transaction back and the next run does the work again."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = configure(BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(4)}),
+                          db, interval)
     scheduler.start()
     scheduler.add_job(_catch_up, args=[db], id="catch_up")
-    return scheduler
+    while not stop.wait(0.5):
+        if parent_pid and os.getppid() != parent_pid:
+            break  # the server that started us is gone (even killed): do not run on as an orphan
+    scheduler.shutdown(wait=False)
+    finished = threading.Event()
+    threading.Thread(target=lambda: (db.dispose(), finished.set()), daemon=True).start()
+    finished.wait(STOP_GRACE_SECONDS)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
-def run_blocking(db: Database) -> None:
-    _catch_up(db)
-    configure(BlockingScheduler(timezone="UTC"), db).start()
+def spawn_child() -> subprocess.Popen:
+    """`onewindow scheduler` as a child of this process, with the same environment and directory."""
+    return subprocess.Popen([sys.executable, "-m", "webapp.cli", "scheduler", "--parent", str(os.getpid())])
+
+
+def stop_child(child: subprocess.Popen | None, timeout: float = 3.0) -> None:
+    if child is None or child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from timers.clock import now
 
+from .db import instance_dir
 from .errors import InvalidInput
 from .models import Attachment, Case
 
@@ -23,7 +24,9 @@ SIGNATURES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"
 
 
 def upload_dir() -> Path:
-    path = Path(os.environ.get("ONEWINDOW_UPLOAD_DIR", "instance/uploads"))
+    """Absolute: a relative path would be resolved against whatever directory the reader runs in."""
+    configured = os.environ.get("ONEWINDOW_UPLOAD_DIR")
+    path = Path(configured).resolve() if configured else instance_dir() / "uploads"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -45,6 +48,8 @@ def save(session: Session, case: Case, kind: str, filename: str, stream: BinaryI
     stored = secrets.token_hex(16)
     target = upload_dir() / stored
     target.write_bytes(content)
+    # a rolled-back transaction takes the file with it (Database.write)
+    session.info.setdefault("written_files", []).append(str(target))
     display = Path(filename or "file").name[:200] or "file"
     row = Attachment(case_id=case.id, work_item_id=work_item_id, kind=kind, original_name=display,
                      stored_name=stored, content_type=content_type, size=len(content), uploaded_by=actor, at=now())

@@ -13,6 +13,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,11 +39,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-DEFAULT_SQLITE = "sqlite:///" + str(Path("instance") / "onewindow.db")
+def instance_dir() -> Path:
+    """Where a deployment keeps its files (SQLite database, uploads): ONEWINDOW_INSTANCE, else
+    `instance/` under the working directory — always returned absolute, so a file stored by one
+    process is found by another whatever its working directory."""
+    return Path(os.environ.get("ONEWINDOW_INSTANCE") or "instance").resolve()
+
+
+def default_sqlite() -> str:
+    return "sqlite:///" + str(instance_dir() / "onewindow.db")
 
 
 def database_url() -> str:
-    url = os.environ.get("DATABASE_URL") or DEFAULT_SQLITE
+    url = os.environ.get("DATABASE_URL") or default_sqlite()
     # Heroku-style URLs and plain postgresql:// mean psycopg 3 here.
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://"):]
@@ -85,6 +94,17 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+_LIVE: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for database in list(_LIVE):
+        database.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Database:
     """An engine and its session factory; the one handle the domain needs."""
 
@@ -93,6 +113,14 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         database = self.engine.url.database if is_sqlite(self.engine) else None
         self._writer_lock = _WriterQueue(database + "-writers") if database and database != ":memory:" else None
+        _LIVE.add(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: never use the parent's connections or its lock-file descriptors (a
+        shared descriptor shares the flock, so parent and child would not exclude each other)."""
+        self.engine.dispose(close=False)
+        if self._writer_lock is not None:
+            self._writer_lock.local = threading.local()
 
     @property
     def dialect(self) -> str:
@@ -115,6 +143,9 @@ class Database:
                 session.commit()
             except BaseException:
                 session.rollback()
+                # files written for this transaction (uploads) go with it: no orphan on disk
+                for path in session.info.pop("written_files", ()):
+                    Path(path).unlink(missing_ok=True)
                 raise
 
     def transaction(self, work: Callable[[Session], T], attempts: int = 8) -> T:

@@ -84,3 +84,7 @@ def tally_days(db: Database) -> int:
 
 JOBS = {"fire_timers": fire_timers, "sweep_clocks": sweep_clocks, "expire_tolerated": expire_tolerated,
         "deliver_alerts": deliver_alerts, "tally_days": tally_days}
+
+
+def run_job(db: Database, name: str):
+    return JOBS[name](db)

@@ -1,7 +1,9 @@
-"""Scripts and expressions from BPMN files run under RestrictedPython.
+"""Scripts and expressions from BPMN files run under RestrictedPython, within budgets.
 
 A BPMN upload is untrusted: a script task must not import, open files, or climb out through
-dunder attributes such as `__subclasses__`. Compiled code is cached by its source text.
+dunder attributes such as `__subclasses__`, and it must not run for ever or fill the memory: the
+compiler adds the budget checks of `script_limits` (a tick in every loop and function, guarded
+operators and iterators). Compiled code is cached by its source text.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ from functools import lru_cache
 from types import CodeType, ModuleType
 from typing import Any
 
-from RestrictedPython import compile_restricted, limited_builtins, safe_builtins, utility_builtins
-from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
+from RestrictedPython import (
+    RestrictingNodeTransformer,
+    compile_restricted,
+    limited_builtins,
+    safe_builtins,
+    utility_builtins,
+)
+from RestrictedPython.Eval import default_guarded_getitem
 from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
@@ -21,6 +29,9 @@ from RestrictedPython.Guards import (
     safer_getattr,
 )
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+from . import script_limits
+from .script_limits import ScriptLimitExceeded, binop, budget, guard_method, guarded_iter, tick
 
 _INPLACE = {
     "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
@@ -30,7 +41,13 @@ _INPLACE = {
 
 
 def _inplacevar(op: str, x: Any, y: Any) -> Any:
+    if op in ("*=", "**=", "<<=", "+=", "%="):
+        return binop(op[:-1], x, y)
     return _INPLACE[op](x, y)
+
+
+def _getattr(obj: Any, name: str, *default: Any) -> Any:
+    return guard_method(obj, name, safer_getattr(obj, name, *default))
 
 
 def _builtins() -> dict[str, Any]:
@@ -41,15 +58,19 @@ def _builtins() -> dict[str, Any]:
                  "map", "filter", "reversed", "zip"):
         allowed[name] = __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
     allowed.pop("__import__", None)
+    allowed["range"] = script_limits.guarded_range
+    allowed["pow"] = script_limits.guarded_pow
     return allowed
 
 
 GUARDS: dict[str, Any] = {
     "__builtins__": _builtins(),
     "__name__": "bpmn_script",
-    "_getattr_": safer_getattr,
+    "_getattr_": _getattr,
     "_getitem_": default_guarded_getitem,
-    "_getiter_": default_guarded_getiter,
+    "_getiter_": guarded_iter,
+    "_tick_": tick,
+    "_binop_": binop,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence,
     "_write_": full_write_guard,
@@ -59,6 +80,58 @@ GUARDS: dict[str, Any] = {
 
 class ScriptRefused(ValueError):
     """The script or expression uses something RestrictedPython does not allow."""
+
+
+_BUDGETED_OPS = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%"}
+
+
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
+
+
+class BudgetedTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's policy plus the budget checks: ticks in loops and functions, guarded operators."""
+
+    def _ticking(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        return [ast.Expr(_call("_tick_")), *body]
+
+    def visit_While(self, node: ast.While):
+        node = super().visit_While(node)
+        node.body = self._ticking(node.body)
+        return ast.fix_missing_locations(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef):
+        node = super().visit_FunctionDef(node)
+        node.body = self._ticking(node.body)
+        return ast.fix_missing_locations(node)
+
+    def visit_Lambda(self, node: ast.Lambda):
+        node = super().visit_Lambda(node)
+        node.body = ast.BoolOp(op=ast.Or(), values=[_call("_tick_"), node.body])
+        return ast.fix_missing_locations(node)
+
+    def visit_BinOp(self, node: ast.BinOp):
+        node = super().visit_BinOp(node)
+        symbol = _BUDGETED_OPS.get(type(node.op))
+        if symbol is None:
+            return node
+        call = ast.copy_location(_call("_binop_", ast.Constant(symbol), node.left, node.right), node)
+        return ast.fix_missing_locations(call)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr):
+        for value in ast.walk(node):
+            spec = getattr(value, "format_spec", None)
+            if spec is None:
+                continue
+            if any(isinstance(part, ast.FormattedValue) for part in spec.values):
+                self.error(node, "format widths must be written as numbers in the f-string")
+            for part in spec.values:
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    try:
+                        script_limits.check_format_spec(part.value)
+                    except ScriptLimitExceeded as exc:
+                        self.error(node, str(exc))
+        return super().visit_JoinedStr(node)
 
 
 @lru_cache(maxsize=4096)
@@ -71,7 +144,7 @@ def compile_script(source: str, mode: str) -> CodeType:
     if any(isinstance(node, ast.Import | ast.ImportFrom) for node in ast.walk(tree)):
         raise ScriptRefused("import is not allowed in BPMN scripts")
     try:
-        return compile_restricted(source, filename="<bpmn>", mode=mode)
+        return compile_restricted(source, filename="<bpmn>", mode=mode, policy=BudgetedTransformer)
     except SyntaxError as exc:
         raise ScriptRefused(str(exc)) from exc
 
@@ -84,7 +157,9 @@ class RestrictedEnvironment(TaskDataEnvironment):
         scope.update(self.globals)
         scope.update(external_context or {})
         scope.update(context)
-        return eval(compile_script(expression, "eval"), scope)  # noqa: S307 - restricted bytecode
+        code = compile_script(expression, "eval")
+        with budget():
+            return eval(code, scope)  # noqa: S307 - restricted bytecode
 
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         self.check_for_overwrite(context, external_context or {})
@@ -92,7 +167,9 @@ class RestrictedEnvironment(TaskDataEnvironment):
         scope.update(self.globals)
         scope.update(external_context or {})
         scope.update(context)
-        exec(compile_script(script, "exec"), scope)  # noqa: S102 - restricted bytecode
+        code = compile_script(script, "exec")
+        with budget():
+            exec(code, scope)  # noqa: S102 - restricted bytecode
         hidden = set(GUARDS) | set(self.globals) | set(external_context or {})
         for key in list(context):
             if key not in scope:

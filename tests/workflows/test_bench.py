@@ -76,9 +76,9 @@ def test_bench_http_tiny(database, db_url, tmp_path):
 
 def test_bench_never_fills_the_demo_database(tmp_path):
     """Without DATABASE_URL the benchmarks use instance/bench.db, not the demo's instance/onewindow.db."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ONEWINDOW_INSTANCE")}
     run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "timers", "--clocks", "100"], env=env,
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "benchmark database: sqlite:///instance/bench.db" in run.stdout
+    assert f"benchmark database: sqlite:///{tmp_path.resolve()}/instance/bench.db" in run.stdout
     assert (tmp_path / "instance" / "bench.db").exists() and not (tmp_path / "instance" / "onewindow.db").exists()
