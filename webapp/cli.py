@@ -436,7 +436,6 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
     """Company-setup cases from intake to delivery through the HTTP API: a gunicorn server on loopback
     against DATABASE_URL and K concurrent keep-alive clients."""
     import socket
-    from pathlib import Path
 
     from workflows import bench as benchmarks
 

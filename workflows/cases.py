@@ -30,6 +30,7 @@ from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .forms import validate
 from .models import AuditEvent, Case, CaseSequence, Pause, SlaClock, WorkItem
 from .processes import ProcessDefinition, Step, cached_version, definition_for, latest_version
+from .script_limits import ScriptLimitExceeded
 from .scripting import evaluate
 from .timer_events import shift_timers, use_calendar
 
@@ -117,11 +118,8 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
         # a process deployed before its catalogue entry still numbers its cases
         code = matter.code if matter else process_key.upper().replace("_", "")[:12]
     budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
-    try:
-        with use_calendar(sla.working_calendar(session)):
-            workflow = engine.new_workflow(definition, clean)
-    except WorkflowException as exc:
-        raise Conflict(f"the process could not start: {exc}") from None
+    workflow = run_engine(sla.working_calendar(session), lambda: engine.new_workflow(definition, clean),
+                          "from its start")
     at = now()
     case = Case(case_no=_next_case_no(session, code),
                 query_code="".join(secrets.choice(QUERY_ALPHABET) for _ in range(8)),
@@ -149,8 +147,8 @@ def _step_of(definition: ProcessDefinition, task) -> Step:
 
 def _sync_work_items(session: Session, case: Case, workflow, definition: ProcessDefinition,
                      at: datetime | None = None, *, ready: list | None = None,
-                     open_items: list[WorkItem] | None = None, clocks: list[SlaClock] | None = None
-                     ) -> list[WorkItem]:
+                     open_items: list[WorkItem] | None = None, clocks: list[SlaClock] | None = None,
+                     budgets: dict[str, str | None] | None = None) -> list[WorkItem]:
     """Make the open work items of the case match the ready user tasks of its workflow.
 
     A step passes what it already holds (the ready tasks, the open items and active clocks it read
@@ -166,17 +164,22 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
         if task_id in existing:
             continue
         step = _step_of(definition, task)
+        budget = budgets[task_id] if budgets is not None and task_id in budgets else \
+            _budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}")
         item = WorkItem(case_id=case.id, case_no=case.case_no, task_id=task_id, step=step.bpmn_id,
                         name=step.name, role=step.role, department=step.department, lane=step.lane,
-                        budget=_budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}"),
-                        state="open", created_at=at)
+                        budget=budget, state="open", created_at=at)
         created.append(item)
     withdrawn = set()
     for task_id, item in existing.items():
-        if task_id not in tasks:  # withdrawn by the process (e.g. an interrupting event)
+        if task_id not in tasks:  # withdrawn by the process (an interrupting event, the end of the case)
             item.state = "cancelled"
             item.completed_at = at
             withdrawn.add(task_id)
+            _audit(session, case, SYSTEM, "work_item.cancelled", step=item.step, item=item,
+                   before={"state": "open" if item.assignee is None else "claimed", "assignee": item.assignee},
+                   after={"state": "cancelled",
+                          "reason": "case ended" if workflow.completed else "withdrawn by the process"})
     if created:
         session.add_all(created)
         session.flush()  # the new items' ids go into their clocks and alerts
@@ -188,11 +191,12 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
         if item.budget:
             sla.start_clock(session, case, "step", item.budget, item.name, step=item.step, task_id=item.task_id,
                             item=item, department=item.department, at=at)
-    _sync_stage_clocks(session, case, workflow, definition, at)
+    _sync_stage_clocks(session, case, workflow, definition, at, budgets)
     return created
 
 
-def _sync_stage_clocks(session: Session, case: Case, workflow, definition: ProcessDefinition, at) -> None:
+def _sync_stage_clocks(session: Session, case: Case, workflow, definition: ProcessDefinition, at,
+                       budgets: dict[str, str | None] | None = None) -> None:
     if not any(step.kind == "stage" for step in definition.steps.values()):
         return
     running = {str(t.id): t for t in engine.running_stages(workflow, definition)}
@@ -207,7 +211,8 @@ def _sync_stage_clocks(session: Session, case: Case, workflow, definition: Proce
         if task_id in known:
             continue
         step = definition.steps[task.task_spec.bpmn_id]
-        budget = _budget(step.budget, step.budget_expr, task.data, f"stage {step.bpmn_id}")
+        budget = budgets[task_id] if budgets is not None and task_id in budgets else \
+            _budget(step.budget, step.budget_expr, task.data, f"stage {step.bpmn_id}")
         if budget:
             sla.start_clock(session, case, "stage", budget, step.name, step=step.bpmn_id, task_id=task_id,
                             department=step.department, at=at)
@@ -272,61 +277,141 @@ _ACTIVE_CLOCKS = select(SlaClock).where(SlaClock.case_id == bindparam("case_id")
 
 _COMPLETE_ITEM = (update(WorkItem.__table__).where(WorkItem.__table__.c.id == bindparam("item_id"))
                   .values(state="completed", completed_at=bindparam("at"), completed_by=bindparam("by"),
-                          assignee=bindparam("who")))
+                          assignee=bindparam("who"), data=bindparam("data")))
 
 
-def _complete_item(session: Session, item: WorkItem, at: datetime, by: str) -> None:
+def _complete_item(session: Session, item: WorkItem, at: datetime, by: str, data: dict[str, Any]) -> None:
     """One prebuilt UPDATE; the object is told the row's new values without going through a flush."""
-    values = {"state": "completed", "completed_at": at, "completed_by": by, "assignee": item.assignee or by}
-    session.execute(_COMPLETE_ITEM, {"item_id": item.id, "at": at, "by": by, "who": values["assignee"]})
+    values = {"state": "completed", "completed_at": at, "completed_by": by, "assignee": item.assignee or by,
+              "data": data}
+    session.execute(_COMPLETE_ITEM, {"item_id": item.id, "at": at, "by": by, "who": values["assignee"],
+                                     "data": data})
     for key, value in values.items():
         set_committed_value(item, key, value)
 
 
-def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
+class CaseChanged(Exception):
+    """The case moved on between the evaluation of a step and its write: evaluate again."""
+
+
+@dataclass
+class PreparedStep:
+    """A step worked out without the write lock: the engine has run, scripts and budgets are evaluated."""
+
+    item_id: int
+    revision: int
+    clean: dict[str, Any]
+    workflow: Any
+    ready: list
+    budgets: dict[str, str | None]
+
+
+def _check_may_complete(actor: Actor, item: WorkItem, case: Case) -> None:
+    _may_work(actor, item)
+    if item.state not in OPEN_STATES:
+        raise Conflict(f"work item {item.id} is already {item.state}")
+    if item.state == "claimed" and item.assignee != actor.username and actor.role != "admin":
+        raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
+    if case.status == "paused":
+        raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
+
+
+def engine_failure(exc: BaseException) -> str:
+    """What went wrong in the engine, naming the element (scripts, conditions, timers, saving)."""
+    spec = getattr(exc, "task_spec", None)
+    element = (getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None)) if spec else None
+    cause = exc.__cause__ or getattr(exc, "exception", None) or exc
+    text = str(cause) or cause.__class__.__name__
+    return f"{element}: {text}" if element and element not in text else text
+
+
+def budgets_for(workflow, definition: ProcessDefinition, ready: list) -> dict[str, str | None]:
+    """The limits of the steps and stages about to start, evaluated from their data now (never under
+    the write lock)."""
+    budgets: dict[str, str | None] = {}
+    for task in ready:
+        step = _step_of(definition, task)
+        budgets[str(task.id)] = _budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}")
+    if any(step.kind == "stage" for step in definition.steps.values()):
+        for task in engine.running_stages(workflow, definition):
+            step = definition.steps[task.task_spec.bpmn_id]
+            budgets[str(task.id)] = _budget(step.budget, step.budget_expr, task.data, f"stage {step.bpmn_id}")
+    return budgets
+
+
+def run_engine(calendar, action, what: str):
+    """Run the engine (`action` returns the workflow it stepped); a script or expression that fails or
+    goes past its budget is a 409 naming it."""
+    try:
+        with use_calendar(calendar):
+            workflow = action()
+            engine.advance(workflow)
+        engine.dump(workflow)  # a value the state cannot hold is refused here, with its variable named
+        return workflow
+    except WorkflowException as exc:
+        raise Conflict(f"the process could not go on {what}: {engine_failure(exc)}") from None
+    except (ScriptLimitExceeded, engine.UnsavableData) as exc:
+        raise Conflict(f"the process could not go on {what}: {exc}") from None
+
+
+_READ_CASE_OF_ITEM = (select(Case, WorkItem).join(WorkItem, WorkItem.case_id == Case.id)
+                      .where(WorkItem.id == bindparam("item_id")))
+
+
+def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> PreparedStep:
+    """Everything a step computes, read-only: checks, form validation, the engine run, the budgets."""
+    row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, item = row
+    _check_may_complete(actor, item, case)
+    definition = definition_for(version_of(session, case))
+    clean = validate(list(definition.steps[item.step].fields), data, f"step {item.step}")
+    workflow = engine.load(case.state, definition)
+    task = workflow.get_task_from_id(UUID(item.task_id))
+    if task is None or task.state != TaskState.READY:
+        raise Conflict(f"work item {item_id} is no longer ready in the process")
+
+    def work():
+        task.set_data(**clean)
+        task.run()
+        return workflow
+
+    run_engine(sla.working_calendar(session), work, f"from step {item.step}")
+    ready = engine.ready_user_tasks(workflow)
+    return PreparedStep(item_id, case.revision, clean, workflow, ready, budgets_for(workflow, definition, ready))
+
+
+def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkItem:
+    """The write of a prepared step: lock the case, check it has not moved on, write. Nothing is
+    evaluated here."""
+    item_id = prepared.item_id
     # Lock the case first, then read its open items and active clocks once: after waiting for the lock
     # these reads see every change committed before it, and the step needs nothing else from the database.
     row = session.execute(_LOCK_CASE_OF_ITEM, {"item_id": item_id}).first()
     if row is None:
         raise NotFound(f"no work item {item_id}")
     case, version_no = row
+    if case.revision != prepared.revision:
+        raise CaseChanged(case.case_no)
     remember_calendar_version(session, version_no)  # read with the lock: one statement fewer per step
     items = session.scalars(_ITEMS_OF_STEP, {"case_id": case.id, "item_id": item_id}).all()
     item = next(i for i in items if i.id == item_id)
-    _may_work(actor, item)
-    if item.state not in OPEN_STATES:
-        raise Conflict(f"work item {item_id} is already {item.state}")
-    if item.state == "claimed" and item.assignee != actor.username and actor.role != "admin":
-        raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
-    if case.status == "paused":
-        raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
+    _check_may_complete(actor, item, case)
     version = version_of(session, case)
     definition = definition_for(version)
-    step = definition.steps[item.step]
-    clean = validate(list(step.fields), data, f"step {item.step}")
     clocks = list(session.scalars(_ACTIVE_CLOCKS, {"case_id": case.id}))
-    calendar = sla.working_calendar(session)
-    workflow = engine.load(case.state, definition)
-    task = workflow.get_task_from_id(UUID(item.task_id))
-    if task is None or task.state != TaskState.READY:
-        raise Conflict(f"work item {item_id} is no longer ready in the process")
+    workflow, ready, clean = prepared.workflow, prepared.ready, prepared.clean
     # the open steps are what the work items mirror: the workflow need not be walked for them
     before = {"status": case.status, "state": item.state, "assignee": item.assignee,
               "open_steps": sorted(i.step for i in items if i.state in OPEN_STATES)}
-    try:
-        with use_calendar(calendar):
-            task.set_data(**clean)
-            task.run()
-            workflow.do_engine_steps()
-    except WorkflowException as exc:
-        raise Conflict(f"the process could not go on from step {item.step}: {exc}") from None
     at = now()
     sla.stop_clocks(session, case.id, task_ids={item.task_id}, clocks=clocks, at=at)
-    _complete_item(session, item, at, actor.username)
+    _complete_item(session, item, at, actor.username, clean)
     case.data = {**case.data, **clean}
     accepting = case.status == "received"
-    ready = engine.ready_user_tasks(workflow)
-    _settle(session, case, workflow, definition, at, ready=ready, open_items=items, clocks=clocks)
+    _settle(session, case, workflow, definition, at, ready=ready, open_items=items, clocks=clocks,
+            budgets=prepared.budgets)
     if accepting and case.status == "in_progress" and case.budget:
         # 受理: the case clock runs from the moment the window accepts the case
         # the window that accepted the case answers for its whole clock
@@ -335,6 +420,31 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
            after={"status": case.status, "outcome": case.outcome, "data": clean,
                   "open_steps": sorted(t.task_spec.bpmn_id for t in ready)})
     return item
+
+
+def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
+    """A step inside a transaction the caller holds (the window's intake does several at once)."""
+    return apply_step(session, prepare_step(session, item_id, actor, data), actor)
+
+
+def complete_step(db, item_id: int, actor: Actor, data: Any, attempts: int = 5, also=None) -> WorkItem:
+    """A step on its own: evaluated first without any lock, then written in a short transaction with
+    the case's revision checked; if another step of the case was written in between, evaluated again.
+    `also(session, item)` adds to the same write (a form's token, its uploads)."""
+    def write(session: Session) -> WorkItem:
+        item = apply_step(session, prepared, actor)
+        if also is not None:
+            also(session, item)
+        return item
+
+    for _ in range(attempts):
+        with db.read() as session:
+            prepared = prepare_step(session, item_id, actor, data)
+        try:
+            return db.transaction(write)
+        except CaseChanged:
+            continue
+    raise Conflict(f"work item {item_id}: the case kept changing while this step was saved; try again")
 
 
 def version_of(session: Session, case: Case):
@@ -358,40 +468,75 @@ def _settle(session: Session, case: Case, workflow, definition: ProcessDefinitio
         case.status = "in_progress"
     created = _sync_work_items(session, case, workflow, definition, at, **held)
     if workflow.completed:
-        sla.stop_clocks(session, case.id, at=at)
+        # any end of the case (an end event, a terminate end event on rejection) stops every clock
+        stopped = sla.stop_clocks(session, case.id, at=at)
+        if stopped:
+            _audit(session, case, SYSTEM, "clocks.stopped",
+                   after={"reason": "case ended", "outcome": case.outcome,
+                          "clocks": sorted(f"{c.scope}:{c.step or ''}" for c in stopped)})
     return created
 
 
-def fire_due_timers(session: Session, batch: int = 200) -> int:
-    """Fire the BPMN timers that have fallen due; return how many cases moved on."""
-    at = now()
-    stmt = (select(Case).where(Case.next_timer_at <= at, Case.status.in_(("received", "in_progress")))
-            .order_by(Case.next_timer_at).limit(batch))
-    stmt = stmt.with_for_update(skip_locked=True) if session.get_bind().dialect.name == "postgresql" \
-        else stmt.with_for_update()
-    fired = 0
-    calendar = sla.working_calendar(session)
-    for case in session.scalars(stmt):
-        # after downtime the timer fired at its own instant, not when the scheduler came back
-        at = min(case.next_timer_at, now())
-        definition = definition_for(case.process_version)
-        workflow = engine.load(case.state, definition)
-        before = {"status": case.status, "open_steps": _open_steps(session, case)}
-        try:
-            with use_calendar(calendar):
-                workflow.refresh_timers()
-                workflow.do_engine_steps()
-        except WorkflowException as exc:  # a broken case must not stop the others
-            _audit(session, case, SYSTEM, "timer.failed", after={"error": str(exc)[:500]})
-            case.next_timer_at = None
-            continue
-        previous = case.next_timer_at
-        if not _settle(session, case, workflow, definition, at) and case.next_timer_at == previous:
-            continue  # nothing fell due after all (e.g. another process's clock ran ahead)
-        fired += 1
-        _audit(session, case, SYSTEM, "timer.fired", before=before,
-               after={"status": case.status, "open_steps": _open_steps(session, case)})
-    return fired
+TIMER_JOB = "fire_timers"
+
+
+def due_timer_cases(session: Session, batch: int = 200) -> list[tuple[int, str]]:
+    """Cases (id, number) with a BPMN timer due, leaving out those whose incident waits for its retry."""
+    from . import incidents
+
+    return list(session.execute(
+        select(Case.id, Case.case_no).where(Case.next_timer_at <= now(), Case.status.in_(("received", "in_progress")),
+                              incidents.waiting(TIMER_JOB, Case.id))
+        .order_by(Case.next_timer_at).limit(batch)))
+
+
+@dataclass
+class PreparedTimer:
+    case_id: int
+    case_no: str
+    revision: int
+    at: datetime
+    workflow: Any
+    budgets: dict[str, str | None]
+
+
+def prepare_timer(session: Session, case_id: int) -> PreparedTimer | None:
+    """Fire a case's due timers in memory (scripts run here, with no lock held)."""
+    case = session.get(Case, case_id)
+    if case is None or case.next_timer_at is None or case.status not in ("received", "in_progress"):
+        return None
+    # after downtime the timer fired at its own instant, not when the scheduler came back
+    at = min(case.next_timer_at, now())
+    definition = definition_for(version_of(session, case))
+    workflow = engine.load(case.state, definition)
+
+    def fire():
+        workflow.refresh_timers()
+        return workflow
+
+    run_engine(sla.working_calendar(session), fire, "at its timer")
+    return PreparedTimer(case.id, case.case_no, case.revision, at, workflow,
+                         budgets_for(workflow, definition, engine.ready_user_tasks(workflow)))
+
+
+def apply_timer(session: Session, prepared: PreparedTimer) -> bool:
+    """Write a fired timer: lock the case, check it has not moved on, settle. True if anything moved."""
+    from . import incidents
+
+    case = session.scalars(select(Case).where(Case.id == prepared.case_id).with_for_update()
+                           .execution_options(populate_existing=True)).first()
+    if case is None or case.revision != prepared.revision:
+        raise CaseChanged(prepared.case_no)
+    definition = definition_for(version_of(session, case))
+    before = {"status": case.status, "open_steps": _open_steps(session, case)}
+    previous = case.next_timer_at
+    created = _settle(session, case, prepared.workflow, definition, prepared.at, budgets=prepared.budgets)
+    incidents.resolve(session, TIMER_JOB, case.id)
+    if not created and case.next_timer_at == previous and not prepared.workflow.completed:
+        return False  # nothing fell due after all (e.g. another process's clock ran ahead)
+    _audit(session, case, SYSTEM, "timer.fired", before=before,
+           after={"status": case.status, "open_steps": _open_steps(session, case)})
+    return True
 
 
 PAUSE_KINDS = ("supplement", "special")

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.task import Task
@@ -70,12 +71,27 @@ def _script_engine():
     return engine
 
 
+class UnsavableData(ValueError):
+    """A script left a value in the task data that the case's state cannot hold (JSON)."""
+
+
 def new_workflow(definition: ProcessDefinition, data: dict[str, Any]) -> BpmnWorkflow:
     workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, script_engine=_script_engine())
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(deepcopy(data))
-    workflow.do_engine_steps()
+    advance(workflow)
     return workflow
+
+
+def advance(workflow: BpmnWorkflow) -> None:
+    """Run the engine as far as it goes. A plain `bpmn:task` has nothing for anyone to do: it is run
+    like an engine step (a `manualTask` is a step of the hall, like a user task)."""
+    workflow.do_engine_steps()
+    while idle := [t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
+                   if isinstance(t.task_spec, NoneTask)]:
+        for task in idle:
+            task.run()
+        workflow.do_engine_steps()
 
 
 def dump(workflow: BpmnWorkflow) -> bytes:
@@ -84,10 +100,26 @@ def dump(workflow: BpmnWorkflow) -> bytes:
     try:
         dct = serializer.to_dict(workflow)
         dct[serializer.VERSION_KEY] = serializer.VERSION
-        text = json.dumps(dct, cls=serializer._encoder_cls, separators=(",", ":"))
+        try:
+            text = json.dumps(dct, cls=serializer._encoder_cls, separators=(",", ":"))
+        except (TypeError, ValueError, RecursionError):
+            raise _unsavable(workflow, serializer) from None
     finally:
         serializer.registry._encoder_mode = False
     return STATE_FORMAT + zlib.compress(text.encode("utf-8"), 6)
+
+
+def _unsavable(workflow: BpmnWorkflow, serializer) -> UnsavableData:
+    """Name the variable (and the step that left it) that cannot be saved."""
+    for task in workflow.get_tasks():
+        for key, value in task.data.items():
+            try:
+                json.dumps(serializer.registry.convert(value), cls=serializer._encoder_cls)
+            except (TypeError, ValueError, RecursionError):
+                where = task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
+                return UnsavableData(f"variable {key!r} set at {where!r} holds a {type(value).__name__}, "
+                                     "which a case cannot keep (use numbers, text, lists and dicts)")
+    return UnsavableData("the process data holds a value a case cannot keep")
 
 
 def load(state: bytes, definition: ProcessDefinition) -> BpmnWorkflow:
@@ -102,7 +134,7 @@ def load(state: bytes, definition: ProcessDefinition) -> BpmnWorkflow:
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Task]:
-    return workflow.get_tasks(state=TaskState.READY, manual=True)
+    return [t for t in workflow.get_tasks(state=TaskState.READY, manual=True) if not isinstance(t.task_spec, NoneTask)]
 
 
 def running_stages(workflow: BpmnWorkflow, definition: ProcessDefinition) -> list[Task]:

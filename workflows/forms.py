@@ -81,6 +81,8 @@ def _coerce(f: Field, value: Any) -> Any:
     if f.type == "boolean":
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
+        if f.required and not value:  # a required tick box is a confirmation: it must be ticked
+            raise ValueError("must be ticked")
         return value
     if f.type == "date":
         if not isinstance(value, str):

@@ -3,14 +3,18 @@ a sweep after downtime records every missed warning and breach at its true insta
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
 from timers.clock import now
 
-from . import cases, delivery, settings, sla, tallies, window
+from . import cases, delivery, incidents, settings, sla, tallies, window
 from .clock_store import sync_clock
 from .db import Database
+from .errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 def _heartbeat(session, job: str) -> None:
@@ -40,16 +44,42 @@ def sweep_clocks(db: Database) -> sla.SweepResult:
     return total
 
 
+def _one_case(db: Database, job: str, case_id: int, case_no: str | None, work) -> bool | None:
+    """One case's share of a job, in transactions of its own: a failure rolls back this case only,
+    becomes an incident (admins alerted once, retried with back-off) and the job goes on."""
+    try:
+        return work()
+    except cases.CaseChanged:
+        return None  # a step was written meanwhile: the case is looked at again on the next round
+    except Exception as exc:  # noqa: BLE001 - whatever one case does, the others go on
+        element = None
+        if isinstance(exc, DomainError):
+            message = exc.message
+        else:
+            log.exception("%s failed on case %s", job, case_no or case_id)
+            message = f"{exc.__class__.__name__}: {exc}"
+        db.transaction(lambda session: incidents.record(session, job, case_id, case_no, message, element))
+        return None
+
+
 def fire_timers(db: Database) -> int:
-    """Fire due BPMN timers, in batches of one transaction each."""
+    """Fire due BPMN timers case by case: the scripts run with no lock held, then each case is written
+    in a short transaction of its own."""
     total = 0
-
-    def batch(session):
-        sync_clock(session)
-        return cases.fire_due_timers(session)
-
-    while (fired := db.transaction(batch)) > 0:
+    while True:
+        with db.read() as session:
+            sync_clock(session)
+            due = cases.due_timer_cases(session)
+        fired = 0
+        for case_id, case_no in due:
+            def work(case_id=case_id):
+                with db.read() as session:
+                    prepared = cases.prepare_timer(session, case_id)
+                return prepared is not None and db.transaction(lambda s: cases.apply_timer(s, prepared))
+            fired += bool(_one_case(db, cases.TIMER_JOB, case_id, case_no, work))
         total += fired
+        if not fired:
+            break
     db.transaction(lambda session: _heartbeat(session, "fire_timers"))
     return total
 
@@ -65,8 +95,17 @@ def _in_one_transaction(db: Database, job: str, action):
 
 
 def expire_tolerated(db: Database) -> int:
-    """容缺受理 cases whose materials never came by the deadline end."""
-    return _in_one_transaction(db, "expire_tolerated", window.expire_tolerated)
+    """容缺受理 cases whose materials never came by the deadline end, each in its own transaction."""
+    with db.read() as session:
+        sync_clock(session)
+        due = window.tolerated_due(session)
+    ended = 0
+    for case_id, case_no in due:
+        ended += bool(_one_case(db, "expire_tolerated", case_id, case_no,
+                                lambda case_id=case_id: db.transaction(
+                                    lambda s: window.expire_tolerated_case(s, case_id))))
+    db.transaction(lambda session: _heartbeat(session, "expire_tolerated"))
+    return ended
 
 
 def deliver_alerts(db: Database) -> tuple[int, int]:
@@ -87,4 +126,5 @@ JOBS = {"fire_timers": fire_timers, "sweep_clocks": sweep_clocks, "expire_tolera
 
 
 def run_job(db: Database, name: str):
+    """Run one job; its heartbeat (written at its end) is the time of its last success."""
     return JOBS[name](db)

@@ -148,6 +148,8 @@ class WorkItem(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     completed_by: Mapped[str | None] = mapped_column(String(100))
+    # the step's own submission: parallel steps keep their fields apart (case.data holds the latest values)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     case: Mapped[Case] = relationship()
 
@@ -431,3 +433,29 @@ class TalliedDay(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     built_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Incident(Base):
+    """A periodic job failed on one case: rolled back for that case only, retried with back-off,
+    listed for the admins until it succeeds (or an admin retries it after fixing the cause)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # one open incident per job and case; the jobs skip a case while its retry is not due
+        Index("uq_incidents_open", "job", "case_id", unique=True, postgresql_where=text("state = 'open'"),
+              sqlite_where=text("state = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    case_no: Mapped[str | None] = mapped_column(String(40))
+    element: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(100))

@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.manual_task import ManualTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -194,7 +195,7 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
             _check_timer(task_spec)
         for task_spec in s.task_specs.values():
             props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
-            if isinstance(task_spec, UserTask):
+            if isinstance(task_spec, UserTask | ManualTask):  # a manual task: a person confirms it is done
                 steps[task_spec.bpmn_id] = _step_for(task_spec, props, "task")
             elif isinstance(task_spec, SubWorkflowTask) and (props.get("budget") or props.get("budget_expr")):
                 steps[task_spec.bpmn_id] = _step_for(task_spec, props, "stage")

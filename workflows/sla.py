@@ -95,17 +95,21 @@ def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, ca
 
 
 def stop_clocks(session: Session, case_id: int, *, task_ids: set[str] | None = None, scope: str | None = None,
-                cancelled: bool = False, clocks: list[SlaClock] | None = None, at: datetime | None = None) -> None:
-    """Stop the case's active clocks (only those of `task_ids` / `scope` when given). A caller that
-    already read the case's active clocks passes them in."""
+                cancelled: bool = False, clocks: list[SlaClock] | None = None, at: datetime | None = None
+                ) -> list[SlaClock]:
+    """Stop the case's active clocks (only those of `task_ids` / `scope` when given) and return them.
+    A caller that already read the case's active clocks passes them in."""
     if clocks is None:
         stmt = select(SlaClock).where(SlaClock.case_id == case_id, SlaClock.state.in_(ACTIVE))
         clocks = list(session.scalars(stmt))
+    stopped = []
     for clock in clocks:
         if clock.state not in ACTIVE or (scope and clock.scope != scope):
             continue
         if task_ids is None or clock.task_id in task_ids:
             stop_clock(session, clock, at, cancelled=cancelled)
+            stopped.append(clock)
+    return stopped
 
 
 def pause_clocks(session: Session, case: Case, at: datetime) -> None:

@@ -100,8 +100,9 @@ def intake(session: Session, matter_code: str, applicant: Any, data: Any, receiv
     return case
 
 
-def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accept: bool = True) -> Case:
-    """The clerk has the missing materials: the clock resumes, and the case is accepted when it waited at intake."""
+def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accept: bool = False) -> Case:
+    """The clerk has the missing materials: the clock resumes. A case that waited at intake goes back to
+    the clerk's 受理 decision (accept or refuse, at its own time) unless `accept` is given."""
     case = cases.get_case(session, case_no)
     materials = dict(case.materials or {})
     if case.status == "paused":
@@ -123,8 +124,14 @@ def terminate(session: Session, case: Case, reason: str, actor: cases.Actor) -> 
     at = now()
     for item in session.scalars(select(WorkItem).where(WorkItem.case_id == case.id,
                                                        WorkItem.state.in_(cases.OPEN_STATES))):
+        before = {"state": item.state, "assignee": item.assignee}
         item.state, item.completed_at = "cancelled", at
-    sla.stop_clocks(session, case.id, cancelled=True)
+        cases._audit(session, case, actor, "work_item.cancelled", step=item.step, item=item, before=before,
+                     after={"state": "cancelled", "reason": "case terminated"})
+    stopped = sla.stop_clocks(session, case.id, cancelled=True)
+    if stopped:
+        cases._audit(session, case, actor, "clocks.stopped", after={
+            "reason": "case terminated", "clocks": sorted(f"{c.scope}:{c.step or ''}" for c in stopped)})
     before = case.status
     case.status, case.outcome, case.completed_at, case.updated_at = "terminated", "terminated", at, at
     case.next_timer_at = case.supplement_due_at = None
@@ -132,17 +139,24 @@ def terminate(session: Session, case: Case, reason: str, actor: cases.Actor) -> 
                  after={"status": "terminated", "reason": reason})
 
 
-def expire_tolerated(session: Session) -> int:
-    """容缺受理 cases whose deadline passed without the materials end; the window is told."""
+def tolerated_due(session: Session) -> list[tuple[int, str]]:
+    """容缺受理 cases whose deadline has passed without the materials."""
+    return list(session.execute(select(Case.id, Case.case_no).where(
+        Case.supplement_due_at <= now(), Case.status.in_(("received", "in_progress", "paused")))))
+
+
+def expire_tolerated_case(session: Session, case_id: int) -> bool:
+    """End one 容缺受理 case whose deadline passed; the window is told."""
     at = now()
-    due = session.scalars(select(Case).where(Case.supplement_due_at <= at,
-                                             Case.status.in_(("received", "in_progress", "paused")))
-                          .with_for_update()).all()
-    for case in due:
-        missing = "、".join((case.materials or {}).get("tolerated", []))
-        terminate(session, case, f"容缺材料逾期未补齐：{missing}", cases.SYSTEM)
-        session.add(Alert(dedupe_key=f"case:{case.id}:tolerance", level="terminated", case_id=case.id,
-                          case_no=case.case_no, department="window", concerned=["department:window",
-                                                                                 f"user:{case.created_by}"],
-                          message=f"容缺受理到期未补齐材料，办件 {case.case_no} 已终止", at=at, created_at=at))
-    return len(due)
+    case = session.scalars(select(Case).where(Case.id == case_id, Case.supplement_due_at <= at,
+                                              Case.status.in_(("received", "in_progress", "paused")))
+                           .with_for_update()).first()
+    if case is None:
+        return False  # supplied or ended meanwhile
+    missing = "、".join((case.materials or {}).get("tolerated", []))
+    terminate(session, case, f"容缺材料逾期未补齐：{missing}", cases.SYSTEM)
+    session.add(Alert(dedupe_key=f"case:{case.id}:tolerance", level="terminated", case_id=case.id,
+                      case_no=case.case_no, department="window", concerned=["department:window",
+                                                                             f"user:{case.created_by}"],
+                      message=f"容缺受理到期未补齐材料，办件 {case.case_no} 已终止", at=at, created_at=at))
+    return True

@@ -55,18 +55,29 @@ def test_company_setup_parallel_branches_to_delivery(api):
     assert last["before"]["open_steps"] == ["deliver"] and last["after"]["status"] == "completed"
 
 
-def test_company_setup_rejected_by_registration_is_delivered_and_ends_rejected(api):
+def test_company_setup_rejected_by_registration_ends_the_case_and_cancels_the_parallel_steps(api):
     case = api.start("company_setup")
     accept(api, case["case_no"])
     items = api.open_items(case["case_no"])
     r = api.post(f"/work-items/{items['registration']['id']}/complete", "samr", json={"data": {"opinion": "x"}})
     assert r.status_code == 400 and "approval" in r.get_json()["message"]
+    api.post(f"/work-items/{items['seal']['id']}/claim", "police")
     api.complete(items["registration"], "samr", {"approval": "reject", "opinion": "经营范围涉及前置许可"})
-    api.complete(items["seal"], "police", {"seal_no": "S"})
-    api.complete(items["invoice"], "tax", {"taxpayer_no": "T"})
-    api.complete(api.open_items(case["case_no"])["deliver"], "clerk", {"delivery_method": "mail"})
     done = api.get(f"/cases/{case['case_no']}").get_json()
     assert (done["status"], done["outcome"]) == ("completed", "rejected")
+    assert done["open_items"] == []
+    # the claimed seal step and the open invoice step are cancelled, each recorded in the history
+    cancelled = {e["step"]: e for e in done["history"] if e["action"] == "work_item.cancelled"}
+    assert set(cancelled) == {"seal", "invoice"}
+    assert cancelled["seal"]["before"]["assignee"] == "police"
+    assert all(e["after"]["reason"] == "case ended" for e in cancelled.values())
+    stopped = next(e for e in done["history"] if e["action"] == "clocks.stopped")
+    assert stopped["after"]["clocks"] == ["case:"]
+    r = api.post(f"/work-items/{items['seal']['id']}/complete", "police", json={"data": {"seal_no": "S"}})
+    assert r.status_code == 409 and "cancelled" in r.get_json()["message"]
+    clocks = api.get(f"/cases/{case['case_no']}").get_json().get("clocks")
+    if clocks is not None:
+        assert all(c["state"] not in ("running", "warned", "breached", "paused") for c in clocks)
 
 
 def test_company_setup_refused_at_the_window(api):

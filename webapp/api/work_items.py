@@ -59,6 +59,7 @@ def release(item_id: int):
 @blp.doc(security=[{"bearer": []}])
 @login_required
 def complete(body, item_id: int):
-    """Complete a step with its form data; the process moves on in the same transaction."""
+    """Complete a step with its form data: the process runs first (no lock held), then the step, the
+    process's new state, work items, clocks and history are written in one transaction."""
     actor = current_actor()
-    return database().transaction(lambda s: cases.complete(s, item_id, actor, body.get("data")))
+    return cases.complete_step(database(), item_id, actor, body.get("data"))

@@ -178,14 +178,15 @@ def release(item_id: int):
     return redirect(request.referrer or url_for("staff.worklist"))
 
 
-def _act(work, done_message: str) -> bool:
+def _act(work, done_message: str):
+    """Run `work` in one transaction; flash the outcome; return what it returned (None on refusal)."""
     try:
-        db().transaction(work)
+        result = db().transaction(work)
     except DomainError as exc:
         flash(exc.message, "error")
-        return False
+        return None
     flash(done_message, "ok")
-    return True
+    return result
 
 
 # --- working a step ---------------------------------------------------------------------------
@@ -227,16 +228,15 @@ def work_item(item_id: int):
                     data[f.name] = raw
         files = [f for f in request.files.getlist("files") if f and f.filename]
         if not errors:
-            def work(session):
+            def also(session, done):
                 window.spend_token(session, token, actor, case_no)
-                done = cases.complete(session, item_id, actor, data)
                 case = session.get(Case, done.case_id)
                 for upload in files:
+                    upload.stream.seek(0)  # a retried write reads the upload again
                     attachments.save(session, case, "step", upload.filename, upload.stream, actor.username,
                                      work_item_id=item_id)
-                return done
             try:
-                db().transaction(work)
+                cases.complete_step(db(), item_id, actor, data, also=also)
                 flash(_("已办结该环节"), "ok")
                 return redirect(url_for("staff.case_page", case_no=case_no))
             except DomainError as exc:
@@ -272,7 +272,15 @@ def resume(case_no: str):
 @bp.post("/cases/<case_no>/confirm-supplement")
 @roles("clerk")
 def confirm_supplement(case_no: str):
-    _act(lambda s: window.confirm_supplement(s, case_no, current_user.actor), _("补正材料已确认"))
+    def work(session):
+        case = window.confirm_supplement(session, case_no, current_user.actor)
+        item = session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id, WorkItem.step == "accept",
+                                                        WorkItem.state.in_(cases.OPEN_STATES)))
+        return item if case.status == "received" else None
+
+    accept_item = _act(work, _("补正材料已确认，计时恢复"))
+    if accept_item:  # the case waited at intake: the clerk now decides 受理 or 不予受理
+        return redirect(url_for("staff.work_item", item_id=accept_item))
     return redirect(url_for("staff.case_page", case_no=case_no))
 
 
