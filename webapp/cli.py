@@ -84,7 +84,8 @@ def deploy_files(database: Database, files: list[Path], actor: str = "cli") -> l
     lines = []
     for path in files:
         content = path.read_bytes()
-        result = database.transaction(lambda s, c=content, p=path: processes.deploy(s, c, p.name, actor))
+        checked = processes.check_file(content, path.name)  # before the transaction: it only writes
+        result = database.transaction(lambda s, c=content, p=path, d=checked: processes.deploy(s, c, p.name, actor, d))
         verb = "deployed" if result.created else "unchanged"
         lines.append(f"{verb}: {result.version.process_key} version {result.version.version} ({path.name})")
     return lines

@@ -6,6 +6,7 @@ histogram, as Prometheus expects from each scraped process.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import datetime
@@ -14,13 +15,14 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import func, select, text
 
 from timers.clock import now
-from workflows import tallies
+from workflows import incidents, tallies
 from workflows.jobs import JOBS
 from workflows.models import Alert, Case, Setting, SlaClock
 
 bp = Blueprint("health", __name__)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-STALE_AFTER_SECONDS = 180  # six sweep intervals
+INTERVAL_SECONDS = int(os.environ.get("ONEWINDOW_SWEEP_SECONDS", "30"))
+STALE_AFTER_SECONDS = 3 * INTERVAL_SECONDS  # a job that has not succeeded for three intervals
 
 
 class Latency:
@@ -61,13 +63,18 @@ def healthz():
         with db.read() as session:
             session.execute(text("SELECT 1"))
             ages = _heartbeats(session)
+            open_incidents = incidents.open_count(session)
     except Exception as exc:  # the database is down: say so, with a 503
         return jsonify({"database": f"error: {exc.__class__.__name__}"}), 503
-    sweep = ages.get("sweep_clocks")
-    body["scheduler"] = {"sweep_age_seconds": sweep, "jobs": ages}
-    healthy = sweep is not None and sweep < STALE_AFTER_SECONDS
-    body["status"] = "ok" if healthy else "scheduler stale"
-    return jsonify(body), 200 if healthy else 503
+    # each job's heartbeat is written at the end of a run that succeeded
+    jobs = {job: {"last_success_age_seconds": round(age, 1) if age is not None else None,
+                  "ok": age is not None and age < STALE_AFTER_SECONDS} for job, age in ages.items()}
+    stale = sorted(job for job, state in jobs.items() if not state["ok"])
+    body["scheduler"] = {"sweep_age_seconds": ages.get("sweep_clocks"), "jobs": jobs,
+                         "stale_after_seconds": STALE_AFTER_SECONDS}
+    body["incidents"] = {"open": open_incidents}
+    body["status"] = "ok" if not stale else "scheduler stale: " + ", ".join(stale)
+    return jsonify(body), 200 if not stale else 503
 
 
 @bp.route("/metrics")

@@ -320,8 +320,17 @@ def engine_failure(exc: BaseException) -> str:
     """What went wrong in the engine, naming the element (scripts, conditions, timers, saving)."""
     spec = getattr(exc, "task_spec", None)
     element = (getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None)) if spec else None
-    cause = exc.__cause__ or getattr(exc, "exception", None) or exc
-    text = str(cause) or cause.__class__.__name__
+    cause, seen = exc, 0
+    while isinstance(cause, WorkflowException) and seen < 10:  # Spiff wraps the script's own error
+        cause, seen = (cause.__cause__ or cause.__context__ or cause), seen + 1
+        if cause is exc:
+            break
+    if isinstance(cause, ScriptLimitExceeded):
+        text = str(cause)
+    elif cause is not exc:
+        text = f"{str(exc).strip().rstrip('.')}: {cause.__class__.__name__}: {cause}"[:500]
+    else:
+        text = str(exc).strip() or exc.__class__.__name__
     return f"{element}: {text}" if element and element not in text else text
 
 

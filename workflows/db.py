@@ -78,7 +78,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # Take transaction control away from pysqlite so BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # switching the mode takes a lock that waits for every open read (a step evaluating its scripts
+        # holds one): switch only a database that is not in WAL yet
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")

@@ -281,13 +281,23 @@ class Deployment:
     created: bool
 
 
-def deploy(session: Session, content: bytes, filename: str, actor: str = "system") -> Deployment:
-    """Store a new version of the process when the content changed; refuse a broken file whole."""
+def check_file(content: bytes, filename: str) -> ProcessDefinition:
+    """Read and check a BPMN file (its timer expressions are tried here): done before the deploying
+    transaction, so nothing is evaluated while it holds the write lock."""
     try:
-        text = content.decode("utf-8")
+        content.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidProcess("the file is not UTF-8 text") from None
-    definition = parse_definition(content, filename)
+    return parse_definition(content, filename)
+
+
+def deploy(session: Session, content: bytes, filename: str, actor: str = "system",
+           definition: ProcessDefinition | None = None) -> Deployment:
+    """Store a new version of the process when the content changed; refuse a broken file whole.
+    Pass the `definition` from `check_file()` so the transaction only writes."""
+    if definition is None:
+        definition = check_file(content, filename)
+    text = content.decode("utf-8")
     digest = content_hash(content)
     current = session.scalars(
         select(ProcessVersion).where(ProcessVersion.process_key == definition.key)

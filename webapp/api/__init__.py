@@ -3,7 +3,7 @@
 from flask import Flask
 from flask_smorest import Api
 
-from . import alerts, auth, calendar, cases, clock, processes, work_items
+from . import alerts, auth, calendar, cases, clock, incidents, processes, work_items
 
 
 def register(app: Flask) -> list:
@@ -15,7 +15,7 @@ def register(app: Flask) -> list:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})
-    modules = (auth, processes, cases, work_items, alerts, calendar, clock)
+    modules = (auth, processes, cases, work_items, alerts, incidents, calendar, clock)
     for module in modules:
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
     return [module.blp for module in modules]

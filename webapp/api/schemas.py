@@ -227,6 +227,31 @@ class AlertQueryArgs(Strict):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
+class IncidentOut(Schema):
+    id = fields.Integer()
+    job = fields.String()
+    case_no = fields.String(allow_none=True)
+    element = fields.String(allow_none=True)
+    error = fields.String()
+    state = fields.String()
+    attempts = fields.Integer()
+    first_at = LocalTime()
+    last_at = LocalTime()
+    next_attempt_at = LocalTime(allow_none=True)
+    resolved_at = LocalTime(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+
+
+class IncidentList(Schema):
+    incidents = fields.List(fields.Nested(IncidentOut))
+
+
+class IncidentQueryArgs(Strict):
+    state = fields.String(load_default="open", validate=validate.OneOf(["open", "resolved", "all"]))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+
 class AcknowledgeIn(Strict):
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 

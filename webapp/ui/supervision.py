@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from timers.clock import SHANGHAI, now
-from workflows import alerts, board, calendar_store, processes, sla, staff_admin, statistics
+from workflows import alerts, board, calendar_store, incidents, processes, sla, staff_admin, statistics
 from workflows.catalogue import ROLES, catalogue
 from workflows.errors import DomainError
 from workflows.models import Case, OfficeHoursRule, ProcessVersion
@@ -184,11 +184,12 @@ def admin_processes():
             actor = current_user.actor
 
             def work(session):
-                result = processes.deploy(session, content, upload.filename, actor.username)
+                result = processes.deploy(session, content, upload.filename, actor.username, checked)
                 staff_admin.record(session, actor, "process.deployed" if result.created else "process.unchanged",
                                    None, {"process": result.version.process_key, "version": result.version.version})
                 return result
             try:
+                checked = processes.check_file(content, upload.filename)  # checked before the write lock
                 result = db().transaction(work)
                 flash(_("已部署 %(k)s 第 %(v)d 版", k=result.version.process_key, v=result.version.version)
                       if result.created else _("内容未变，未产生新版本"), "ok")
@@ -201,6 +202,28 @@ def admin_processes():
         versions = session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_key,
                                                                    ProcessVersion.version.desc())).all()
     return page("admin_processes.html", 400 if error else 200, versions=versions, counts=counts, error=error)
+
+
+@bp.route("/admin/incidents", methods=["GET", "POST"])
+@roles()
+def admin_incidents():
+    if request.method == "POST":
+        actor = current_user.actor
+        try:
+            incident_id = int(request.form.get("incident", ""))
+        except ValueError:
+            abort(400)
+        try:
+            db().transaction(lambda s: incidents.retry(s, incident_id, actor.username))
+            flash(_("已安排重试，调度器下一轮处理"), "ok")
+        except DomainError as exc:
+            flash(exc.message, "error")
+        return redirect(url_for("supervision.admin_incidents"))
+    state = request.args.get("state", "open")
+    with db().read() as session:
+        rows = incidents.list_incidents(session, None if state == "all" else state if state in ("open", "resolved")
+                                        else "open")
+    return page("admin_incidents.html", rows=rows, state=state)
 
 
 @bp.route("/admin/processes/<int:version_id>")
