@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the BPMN fixture is XML, one element a line)
 """Nothing one case does can stall the others: script budgets, no evaluation under the write lock,
 incidents instead of stalled jobs."""
 
