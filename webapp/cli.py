@@ -468,6 +468,29 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
         raise SystemExit(1)
 
 
+@bench.command("startup")
+@click.option("--starts", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--busy", is_flag=True, help="with a CPU-burning process on every core")
+@click.option("--json", "json_path", default=None)
+def bench_startup(starts: int, busy: bool, json_path: str | None) -> None:
+    """Start `onewindow demo` N times on fresh instance directories: time from the printed address to
+    the first /login answer, and from SIGTERM / SIGINT to every process gone."""
+    from workflows import bench as benchmarks
+
+    from .startbench import run
+
+    env = benchmarks.environment(Database("sqlite:///:memory:"))  # the demo's own database: SQLite
+    click.echo(benchmarks.describe(env))
+    result = run(starts, busy)
+    click.echo(" ".join(f"{k}={v}" for k, v in result.items() if k != "failures"))
+    for failure in result["failures"]:
+        click.echo(f"    failure: {failure}")
+    if json_path:
+        benchmarks.dump(result, json_path, env)
+    if result["failed"]:
+        raise SystemExit(1)
+
+
 def _counts(text: str, option: str) -> list[int]:
     try:
         counts = [int(w) for w in text.split(",") if w.strip()]
@@ -561,8 +584,8 @@ def _demo_banner(host: str, port: int) -> list[str]:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="ONEWINDOW_HOST")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), envvar="ONEWINDOW_PORT")
 @click.option("--no-serve", is_flag=True, help="Set up the demo data and exit.")
 def demo(host: str, port: int, no_serve: bool) -> None:
     """Create the database, deploy the processes, add demo users, print them, then serve."""
@@ -580,8 +603,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="ONEWINDOW_HOST")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), envvar="ONEWINDOW_PORT")
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--no-scheduler", is_flag=True, help="Leave the periodic jobs to separate `onewindow scheduler`s.")
 def serve(host: str, port: int, workers: int, no_scheduler: bool) -> None:

@@ -57,7 +57,8 @@ def run_blocking(db: Database, interval: int = INTERVAL_SECONDS, parent_pid: int
     A job in the middle of its transaction when the stop comes is abandoned after a short grace: the
     database rolls the transaction back and the next run does the work again."""
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # as a child of `serve`, Ctrl-C at the terminal reaches the whole group: the parent stops us
+    for signum in (signal.SIGTERM,) if parent_pid else (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     scheduler = configure(BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(4)}),
                           db, interval)
@@ -77,7 +78,14 @@ def run_blocking(db: Database, interval: int = INTERVAL_SECONDS, parent_pid: int
 
 def spawn_child() -> subprocess.Popen:
     """`onewindow scheduler` as a child of this process, with the same environment and directory."""
-    return subprocess.Popen([sys.executable, "-m", "webapp.cli", "scheduler", "--parent", str(os.getpid())])
+    return subprocess.Popen([sys.executable, "-m", "webapp.cli", "scheduler", "--parent", str(os.getpid())],
+                            preexec_fn=_ignore_interrupt)  # noqa: PLW1509 - no threads run here yet
+
+
+def _ignore_interrupt() -> None:
+    # Ctrl-C goes to the terminal's whole process group; the server stops its scheduler itself (an
+    # interrupt in the middle of start-up would print a traceback and nothing else)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def stop_child(child: subprocess.Popen | None, timeout: float = 3.0) -> None:
