@@ -105,30 +105,31 @@ class WorkingCalendar:
         if minutes < 0:
             return self.subtract_minutes(start, -minutes)
         start = start.astimezone(UTC)
-        left = minutes
+        # counted in seconds: a start at 11:58:30 has 90 s left before noon, not one minute
+        left = timedelta(minutes=minutes)
         for day in self._days_from(_local_date(start)):
             for p_start, p_end in self.periods(day):
                 if p_end <= start:
                     continue
                 begin = max(p_start, start)
-                available = int((p_end - begin).total_seconds() // 60)
+                available = p_end - begin
                 if left <= available:
-                    return begin + timedelta(minutes=left)
+                    return begin + left
                 left -= available
         raise AssertionError("unreachable")
 
     def subtract_minutes(self, end: datetime, minutes: int) -> datetime:
         """The instant `minutes` of working time before `end`."""
         end = end.astimezone(UTC)
-        left = minutes
+        left = timedelta(minutes=minutes)
         for day in self._days_from(_local_date(end), step=-1):
             for p_start, p_end in reversed(self.periods(day)):
                 if p_start >= end:
                     continue
                 finish = min(p_end, end)
-                available = int((finish - p_start).total_seconds() // 60)
+                available = finish - p_start
                 if left <= available:
-                    return finish - timedelta(minutes=left)
+                    return finish - left
                 left -= available
         raise AssertionError("unreachable")
 

@@ -78,6 +78,10 @@ def db_upgrade(revision: str) -> None:
     database = _database()
     upgrade(database, revision)
     click.echo(f"database at {database.engine.url.render_as_string(hide_password=True)} is at {revision}")
+    if revision == "head":  # deadlines work right after an upgrade: the official calendar years are there
+        added = database.transaction(lambda s: calendar_store.seed_official_years(s, "upgrade"))
+        if added:
+            click.echo(f"calendar: loaded {added[0]}–{added[-1]} from chinese-calendar")
 
 
 def deploy_files(database: Database, files: list[Path], actor: str = "cli") -> list[str]:

@@ -83,10 +83,9 @@ def supply(session: Session, case: Case, files: list[tuple[str, BinaryIO]]) -> i
         raise Conflict("this case is not waiting for materials")
     if not files:
         raise InvalidInput("choose at least one file")
-    for name, stream in files:
-        attachments.save(session, case, "supplement", name, stream, "applicant")
+    saved = [attachments.save(session, case, "supplement", name, stream, "applicant") for name, stream in files]
     at = now()
-    key = f"case:{case.id}:supplied:{int(at.timestamp())}"
+    key = f"case:{case.id}:supplied:{saved[0].id}"  # one notice per upload, however close two uploads come
     session.add(Alert(dedupe_key=key, level="supplied", case_id=case.id, case_no=case.case_no, department="window",
                       concerned=["department:window", f"user:{case.created_by}"],
                       message=f"申请人已提交补正材料：{case.case_no}（{len(files)} 个文件），请核对", at=at,

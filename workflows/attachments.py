@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from timers.clock import now
 
-from .db import instance_dir
+from .db import configured_path, instance_dir
 from .errors import InvalidInput
 from .models import Attachment, Case
 
@@ -26,7 +26,7 @@ SIGNATURES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"
 def upload_dir() -> Path:
     """Absolute: a relative path would be resolved against whatever directory the reader runs in."""
     configured = os.environ.get("ONEWINDOW_UPLOAD_DIR")
-    path = Path(configured).resolve() if configured else instance_dir() / "uploads"
+    path = configured_path(configured) if configured else instance_dir() / "uploads"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

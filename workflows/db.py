@@ -39,11 +39,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+_STARTED_IN = Path.cwd()  # relative paths in the configuration mean: from where the process started
+
+
+def configured_path(text: str) -> Path:
+    """A configured path, absolute: a relative one is taken from the directory the process started in,
+    so a file stored by one request is found by the next whatever directory it runs in."""
+    return (_STARTED_IN / text).resolve()
+
+
 def instance_dir() -> Path:
     """Where a deployment keeps its files (SQLite database, uploads): ONEWINDOW_INSTANCE, else
-    `instance/` under the working directory — always returned absolute, so a file stored by one
-    process is found by another whatever its working directory."""
-    return Path(os.environ.get("ONEWINDOW_INSTANCE") or "instance").resolve()
+    `instance/` under the directory the process started in."""
+    return configured_path(os.environ.get("ONEWINDOW_INSTANCE") or "instance")
 
 
 def default_sqlite() -> str:

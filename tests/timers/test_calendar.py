@@ -101,3 +101,18 @@ def test_seasonal_office_hours():
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_seconds_are_kept_at_a_period_end():
+    """11:58:30 + 2 working minutes: 90 s before noon, 30 s after lunch — 13:00:30, not 13:01."""
+    from datetime import datetime
+
+    from timers.calendar import from_chinese_calendar
+    from timers.clock import SHANGHAI
+
+    cal = from_chinese_calendar([2026])
+    start = datetime(2026, 3, 2, 11, 58, 30, tzinfo=SHANGHAI)
+    assert cal.add_minutes(start, 2) == datetime(2026, 3, 2, 13, 0, 30, tzinfo=SHANGHAI)
+    assert cal.add_minutes(start, 1) == datetime(2026, 3, 2, 11, 59, 30, tzinfo=SHANGHAI)
+    assert cal.subtract_minutes(datetime(2026, 3, 2, 13, 0, 30, tzinfo=SHANGHAI), 2) == start
+    assert cal.elapsed_minutes(start, datetime(2026, 3, 2, 13, 0, 30, tzinfo=SHANGHAI)) == 2

@@ -103,6 +103,7 @@ class WorkItemOut(Schema):
     claimed_at = LocalTime(allow_none=True)
     completed_at = LocalTime(allow_none=True)
     completed_by = fields.String(allow_none=True)
+    data = fields.Dict(allow_none=True, metadata={"description": "what the step submitted (completed items)"})
 
 
 class WorkItemList(Schema):

@@ -315,8 +315,12 @@ def case_page(case_no: str):
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
         alerts = session.scalars(select(Alert).where(Alert.case_id == case.id).order_by(Alert.at)).all()
         matter = catalogue().matters.get(case.matter_code)
+    # each step's own submission is shown under it: parallel steps never overwrite each other's fields
+    field_labels = {key: {f.name: f.label or f.name for f in step.fields} for key, step in definition.steps.items()}
+    start_labels = {f.name: f.label or f.name for f in definition.start_fields}
+    start_data = {k: v for k, v in case.data.items() if k in start_labels}
     return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
-                steps=definition.steps)
+                steps=definition.steps, field_labels=field_labels, start_labels=start_labels, start_data=start_data)
 
 
 @bp.route("/attachments/<int:attachment_id>")
