@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import date, datetime, timedelta
@@ -210,9 +209,7 @@ def calendar_load(year: int, path: Path | None) -> None:
     """Load (or reload) a year's holidays and make-up workdays; running clocks are recomputed."""
     try:
         if path:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            holidays = {date.fromisoformat(k): v for k, v in raw.get("holidays", {}).items()}
-            workdays = {date.fromisoformat(k): v for k, v in raw.get("workdays", {}).items()}
+            holidays, workdays = calendar_store.parse_year_file(year, path.read_bytes())
 
             def work(s):
                 n = calendar_store.load_year(s, year, holidays, workdays, "cli", source=path.name)

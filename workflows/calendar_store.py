@@ -101,6 +101,38 @@ def load_year(session: Session, year: int, holidays: dict[date, str], workdays: 
     return len(holidays) + len(workdays)
 
 
+def parse_year_file(year: int, content: bytes) -> tuple[dict[date, str], dict[date, str]]:
+    """A year's schedule as JSON: {"holidays": {"YYYY-MM-DD": name}, "workdays": {"YYYY-MM-DD": name}}
+    (the State Council's notice, for a year chinese-calendar does not know yet)."""
+    import json
+
+    try:
+        raw = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput('the file is not JSON like {"holidays": {"2027-01-01": "元旦"}, '
+                           '"workdays": {"2027-02-07": "春节调休"}}') from None
+    if not isinstance(raw, dict) or set(raw) - {"holidays", "workdays"}:
+        raise InvalidInput('the file holds an object with "holidays" and "workdays" only')
+    parsed: list[dict[date, str]] = []
+    for key in ("holidays", "workdays"):
+        entries = raw.get(key, {})
+        if not isinstance(entries, dict):
+            raise InvalidInput(f'"{key}": an object of "YYYY-MM-DD": name')
+        days: dict[date, str] = {}
+        for text, name in entries.items():
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise InvalidInput(f'"{key}": {text!r} is not a date YYYY-MM-DD') from None
+            if not isinstance(name, str) or len(name) > 100:
+                raise InvalidInput(f'"{key}": the name of {text} must be text of at most 100 characters')
+            days[day] = name
+        parsed.append(days)
+    if not any(d.year == year for d in [*parsed[0], *parsed[1]]) and (parsed[0] or parsed[1]):
+        raise InvalidInput(f"the file lists no day of {year}")
+    return parsed[0], parsed[1]
+
+
 def set_day(session: Session, day: date, kind: str, name: str, actor: str) -> None:
     """Correct one day: `holiday`, `workday` (调休) or `normal` (back to the weekday rule)."""
     if session.get(CalendarYear, day.year) is None:
@@ -130,6 +162,17 @@ def set_office_hours(session: Session, name: str, periods: list[tuple[str, str]]
         raise InvalidInput(f"office hours: {exc}") from None
     if (valid_from is None) != (valid_to is None):
         raise InvalidInput("office hours: give both valid_from and valid_to, or neither for the default")
+    if valid_from is not None and valid_to < valid_from:
+        raise InvalidInput(f"office hours {name!r}: {valid_to} is before {valid_from}")
+    # rules are addressed by name; two rules may not claim the same day (one would silently lose)
+    for other in session.scalars(select(OfficeHoursRule).where(OfficeHoursRule.name != name)):
+        if valid_from is None and other.valid_from is None:
+            raise InvalidInput(f"office hours: {other.name!r} is already the rule for every day without a season; "
+                               f"change {other.name!r} instead, or give {name!r} dates")
+        if valid_from is not None and other.valid_from is not None and \
+                valid_from <= other.valid_to and other.valid_from <= valid_to:
+            raise InvalidInput(f"office hours {name!r} ({valid_from}–{valid_to}) overlaps {other.name!r} "
+                               f"({other.valid_from}–{other.valid_to})")
     existing = session.scalar(select(OfficeHoursRule).where(OfficeHoursRule.name == name))
     if existing is not None:
         existing.periods, existing.valid_from, existing.valid_to = rule.periods, valid_from, valid_to

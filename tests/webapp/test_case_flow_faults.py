@@ -157,3 +157,55 @@ def test_db_upgrade_alone_makes_deadlines_work(tmp_path):
                          text=True, timeout=60)
     assert due.returncode == 0, due.stderr
     assert due.stdout.strip() == "2026-02-14T15:00:00+08:00"  # a make-up Saturday
+
+
+def test_an_admin_loads_a_new_year_from_a_file_and_corrects_its_days(app, deployed):
+    """2027 is not in chinese-calendar: loading it from there says what to do; a JSON file loads it; its
+    days can then be set, and deadlines reach into it."""
+    import json
+
+    from workflows import calendar_store
+
+    admin = Browser(app, "admin")
+    r = admin.post_form("/admin/calendar", what="year", year="2027")
+    assert r.status_code == 400 and "JSON" in r.get_data(as_text=True)
+    schedule = {"holidays": {"2027-01-01": "元旦", "2027-02-08": "春节"}, "workdays": {"2027-02-07": "春节调休"}}
+    page = admin.get("/admin/calendar").get_data(as_text=True)
+    r = admin.client.post("/admin/calendar", data={**tokens(page), "what": "year", "year": "2027",
+                                                   "file": (io.BytesIO(json.dumps(schedule).encode()), "2027.json")})
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    bad = admin.client.post("/admin/calendar", data={**tokens(page), "what": "year", "year": "2027",
+                                                     "file": (io.BytesIO(b"{not json"), "2027.json")})
+    assert bad.status_code == 400 and "JSON" in bad.get_data(as_text=True)
+    r = admin.post_form("/admin/calendar", what="day", day="2027-01-04", kind="holiday", name="临时闭厅")
+    assert r.status_code == 200
+    with deployed.read() as s:
+        days = {d.day.isoformat(): d.kind for d in calendar_store.year_days(s, 2027)}
+        cal = calendar_store.working_calendar(s)
+    assert days == {"2027-01-01": "holiday", "2027-01-04": "holiday", "2027-02-07": "workday",
+                    "2027-02-08": "holiday"}
+    from timers.durations import parse_duration
+    due = cal.due(datetime(2026, 12, 31, 10, tzinfo=SHANGHAI), parse_duration("P1D"))
+    assert due == datetime(2027, 1, 5, 18, tzinfo=SHANGHAI)  # 1 January and the closed 4th skipped
+
+
+def test_office_hours_are_addressed_by_name_and_overlaps_are_refused(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'hours.db'}"}
+    run = [sys.executable, "-m", "webapp.cli"]
+
+    def cli(*args):
+        return subprocess.run([*run, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert cli("db", "upgrade").returncode == 0
+    assert cli("calendar", "hours", "default", "--period", "09:00-12:00", "--period", "13:00-18:00").returncode == 0
+    other = cli("calendar", "hours", "winter", "--period", "09:00-17:00")
+    assert other.returncode == 2 and "'default'" in other.stderr  # a second rule for every day: refused
+    assert cli("calendar", "hours", "summer", "--period", "09:00-12:00", "--period", "14:00-18:00",
+               "--from", "2026-06-01", "--to", "2026-09-30").returncode == 0
+    overlap = cli("calendar", "hours", "july", "--period", "08:00-12:00", "--from", "2026-07-01",
+                  "--to", "2026-07-31")
+    assert overlap.returncode == 2 and "'summer'" in overlap.stderr and "overlaps" in overlap.stderr
+    changed = cli("calendar", "hours", "default", "--period", "08:30-12:00", "--period", "13:00-17:30")
+    assert changed.returncode == 0
+    due = cli("calendar", "due", "2026-03-02T08:30", "PT1H")  # the changed default is in force
+    assert due.stdout.strip() == "2026-03-02T09:30:00+08:00", due.stdout + due.stderr

@@ -266,7 +266,17 @@ def admin_calendar():
                                                                             "periods": form.get("periods")})
             elif what == "year":
                 year = int(form.get("year", "0"))
-                calendar_store.load_official_year(session, year, actor.username)
+                upload = request.files.get("file")
+                if upload is not None and upload.filename:  # the State Council's schedule, as JSON
+                    holidays, workdays = calendar_store.parse_year_file(year, upload.read(1024 * 1024))
+                    calendar_store.load_year(session, year, holidays, workdays, actor.username,
+                                             source=upload.filename[:60])
+                else:
+                    try:
+                        calendar_store.load_official_year(session, year, actor.username)
+                    except calendar_store.CalendarMissing:
+                        raise DomainError(_("chinese-calendar 尚未收录 %(y)d 年的安排：请按国务院办公厅通知整理成 "
+                                            "JSON 文件后上传", y=year)) from None
                 staff_admin.record(session, actor, "calendar.year", None, {"year": year})
             else:
                 raise DomainError("unknown change")
