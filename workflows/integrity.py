@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -40,7 +42,18 @@ def case_problems(session: Session, case: Case, items: list[WorkItem] | None = N
             problems.append(f"{case.case_no}: work item {item.id} completed without an audit event")
     if workflow.completed != (case.status in ("completed", "refused")):
         problems.append(f"{case.case_no}: status {case.status} but workflow completed={workflow.completed}")
+    if case.status in RUNNING and not workflow.completed and not ready and not _waiting(workflow):
+        problems.append(f"{case.case_no}: stuck — running with no open step, no waiting timer or event and no "
+                        "running sub-process")
     return problems
+
+
+def _waiting(workflow) -> bool:
+    """Something the case waits for that will come by itself: a timer, a message or signal, a call."""
+    if engine.next_timer_at(workflow) is not None:
+        return True
+    return any(getattr(t.task_spec, "event_definition", None) is not None or isinstance(t.task_spec, SubWorkflowTask)
+               for t in workflow.get_tasks(state=TaskState.WAITING | TaskState.STARTED))
 
 
 def problems(session: Session, *, since: datetime | None = None, everything: bool = True,

@@ -46,3 +46,46 @@ def test_check_scope_and_batches(deployed, db_url, manual_clock):
     assert code == 2 and finished in text and "1 problem(s) found in 2 cases (all cases)" in text
     code, text = cli("--days", "30")
     assert code == 2 and "1 problem(s) found in 2 cases" in text
+
+
+DEADLOCK = '''<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="deadlock" name="deadlock" isExecutable="true">
+    <bpmn:laneSet id="ls"><bpmn:lane id="l" name="综合窗口">
+      <bpmn:flowNodeRef>s</bpmn:flowNodeRef><bpmn:flowNodeRef>gw</bpmn:flowNodeRef>
+      <bpmn:flowNodeRef>accept</bpmn:flowNodeRef><bpmn:flowNodeRef>join</bpmn:flowNodeRef>
+      <bpmn:flowNodeRef>e</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="gw" default="f2"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:outgoing>f3</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:userTask id="accept" name="受理审查"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:parallelGateway id="join"><bpmn:incoming>f3</bpmn:incoming><bpmn:incoming>f4</bpmn:incoming>
+      <bpmn:outgoing>f5</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:endEvent id="e"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="gw" />
+    <bpmn:sequenceFlow id="f2" sourceRef="gw" targetRef="accept" />
+    <bpmn:sequenceFlow id="f3" sourceRef="gw" targetRef="join"><bpmn:conditionExpression>False</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f4" sourceRef="accept" targetRef="join" />
+    <bpmn:sequenceFlow id="f5" sourceRef="join" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>'''
+
+
+def test_check_flags_a_stuck_case(deployed):
+    """A parallel join that waits for a flow the exclusive gateway never took: running, nothing open,
+    nothing to wait for — `check` calls it stuck; a case waiting at its timer is not."""
+    from tests.conftest import CLERK, COMPANY
+    from workflows import cases
+    from workflows.processes import deploy
+
+    deployed.transaction(lambda s: deploy(s, DEADLOCK.encode(), "deadlock.bpmn"))
+    case = deployed.transaction(lambda s: cases.start_case(s, "deadlock", COMPANY, {}, CLERK))
+    with deployed.read() as s:
+        item = s.scalar(select(WorkItem).where(WorkItem.case_id == case.id))
+        assert list(problems(s)) == []  # waiting for the clerk is not stuck
+    cases.complete_step(deployed, item.id, CLERK, {})
+    with deployed.read() as s:
+        found = list(problems(s))
+    assert len(found) == 1 and found[0].startswith(f"{case.case_no}: stuck")
