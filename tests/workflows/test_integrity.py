@@ -65,7 +65,8 @@ DEADLOCK = '''<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:endEvent id="e"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="gw" />
     <bpmn:sequenceFlow id="f2" sourceRef="gw" targetRef="accept" />
-    <bpmn:sequenceFlow id="f3" sourceRef="gw" targetRef="join"><bpmn:conditionExpression>False</bpmn:conditionExpression>
+    <bpmn:sequenceFlow id="f3" sourceRef="gw" targetRef="join">
+      <bpmn:conditionExpression>False</bpmn:conditionExpression>
     </bpmn:sequenceFlow>
     <bpmn:sequenceFlow id="f4" sourceRef="accept" targetRef="join" />
     <bpmn:sequenceFlow id="f5" sourceRef="join" targetRef="e" />
