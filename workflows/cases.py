@@ -118,15 +118,15 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
         # a process deployed before its catalogue entry still numbers its cases
         code = matter.code if matter else process_key.upper().replace("_", "")[:12]
     budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
-    workflow = run_engine(sla.working_calendar(session), lambda: engine.new_workflow(definition, clean),
-                          "from its start")
+    workflow, state = run_engine(sla.working_calendar(session), lambda: engine.new_workflow(definition, clean),
+                                 "from its start")
     at = now()
     case = Case(case_no=_next_case_no(session, code),
                 query_code="".join(secrets.choice(QUERY_ALPHABET) for _ in range(8)),
                 process_version_id=version.id, process_key=process_key, matter_code=code,
                 status="received", applicant_type=person.type, applicant_name=person.name,
                 applicant_id_no=person.id_no, applicant_contact=person.contact, data=clean, budget=budget,
-                state=engine.dump(workflow), created_by=actor.username, created_at=at, updated_at=at)
+                state=state, created_by=actor.username, created_at=at, updated_at=at)
     case.next_timer_at = engine.next_timer_at(workflow)
     session.add(case)
     session.flush()
@@ -302,6 +302,7 @@ class PreparedStep:
     revision: int
     clean: dict[str, Any]
     workflow: Any
+    state: bytes
     ready: list
     budgets: dict[str, str | None]
 
@@ -348,15 +349,14 @@ def budgets_for(workflow, definition: ProcessDefinition, ready: list) -> dict[st
     return budgets
 
 
-def run_engine(calendar, action, what: str):
-    """Run the engine (`action` returns the workflow it stepped); a script or expression that fails or
-    goes past its budget is a 409 naming it."""
+def run_engine(calendar, action, what: str) -> tuple[Any, bytes]:
+    """Run the engine (`action` returns the workflow it stepped) and save its state; a script or
+    expression that fails or goes past its budget, or a value the state cannot hold, is a 409 naming it."""
     try:
         with use_calendar(calendar):
             workflow = action()
             engine.advance(workflow)
-        engine.dump(workflow)  # a value the state cannot hold is refused here, with its variable named
-        return workflow
+        return workflow, engine.dump(workflow)
     except WorkflowException as exc:
         raise Conflict(f"the process could not go on {what}: {engine_failure(exc)}") from None
     except (ScriptLimitExceeded, engine.UnsavableData) as exc:
@@ -386,9 +386,10 @@ def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> Pre
         task.run()
         return workflow
 
-    run_engine(sla.working_calendar(session), work, f"from step {item.step}")
+    _, state = run_engine(sla.working_calendar(session), work, f"from step {item.step}")
     ready = engine.ready_user_tasks(workflow)
-    return PreparedStep(item_id, case.revision, clean, workflow, ready, budgets_for(workflow, definition, ready))
+    return PreparedStep(item_id, case.revision, clean, workflow, state, ready,
+                        budgets_for(workflow, definition, ready))
 
 
 def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkItem:
@@ -420,7 +421,7 @@ def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkIt
     case.data = {**case.data, **clean}
     accepting = case.status == "received"
     _settle(session, case, workflow, definition, at, ready=ready, open_items=items, clocks=clocks,
-            budgets=prepared.budgets)
+            budgets=prepared.budgets, state=prepared.state)
     if accepting and case.status == "in_progress" and case.budget:
         # 受理: the case clock runs from the moment the window accepts the case
         # the window that accepted the case answers for its whole clock
@@ -461,10 +462,12 @@ def version_of(session: Session, case: Case):
     return cached_version(session, case.process_version_id)
 
 
-def _settle(session: Session, case: Case, workflow, definition: ProcessDefinition, at, **held) -> list[WorkItem]:
-    """After the engine ran: save the state, follow the status, reconcile work items and clocks."""
+def _settle(session: Session, case: Case, workflow, definition: ProcessDefinition, at, state: bytes | None = None,
+            **held) -> list[WorkItem]:
+    """After the engine ran: save the state (dumped already when the engine ran), follow the status,
+    reconcile work items and clocks."""
     tallies.late_write(session, at)  # a timer fired late records at its own instant, maybe a tallied day
-    case.state = engine.dump(workflow)
+    case.state = state if state is not None else engine.dump(workflow)
     case.next_timer_at = engine.next_timer_at(workflow)
     case.updated_at = at
     if workflow.completed:
@@ -506,6 +509,7 @@ class PreparedTimer:
     revision: int
     at: datetime
     workflow: Any
+    state: bytes
     budgets: dict[str, str | None]
 
 
@@ -523,8 +527,8 @@ def prepare_timer(session: Session, case_id: int) -> PreparedTimer | None:
         workflow.refresh_timers()
         return workflow
 
-    run_engine(sla.working_calendar(session), fire, "at its timer")
-    return PreparedTimer(case.id, case.case_no, case.revision, at, workflow,
+    _, state = run_engine(sla.working_calendar(session), fire, "at its timer")
+    return PreparedTimer(case.id, case.case_no, case.revision, at, workflow, state,
                          budgets_for(workflow, definition, engine.ready_user_tasks(workflow)))
 
 
@@ -539,7 +543,8 @@ def apply_timer(session: Session, prepared: PreparedTimer) -> bool:
     definition = definition_for(version_of(session, case))
     before = {"status": case.status, "open_steps": _open_steps(session, case)}
     previous = case.next_timer_at
-    created = _settle(session, case, prepared.workflow, definition, prepared.at, budgets=prepared.budgets)
+    created = _settle(session, case, prepared.workflow, definition, prepared.at, budgets=prepared.budgets,
+                      state=prepared.state)
     incidents.resolve(session, TIMER_JOB, case.id)
     if not created and case.next_timer_at == previous and not prepared.workflow.completed:
         return False  # nothing fell due after all (e.g. another process's clock ran ahead)
