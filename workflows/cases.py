@@ -98,8 +98,24 @@ def _audit(session: Session, case: Case | None, actor: Actor, action: str, *, st
         work_item_id=item.id if item else None, before=before, after=after))
 
 
-def start_case(session: Session, process_key: Any, applicant: Any, data: Any, actor: Actor,
-               matter_code: str | None = None) -> Case:
+@dataclass
+class PreparedStart:
+    """A new case worked out without the write lock: checked, its start run, its limits evaluated."""
+
+    process_key: str
+    version: Any
+    definition: ProcessDefinition
+    person: Any
+    clean: dict[str, Any]
+    code: str
+    budget: str | None
+    workflow: Any
+    state: bytes
+    budgets: dict[str, str | None]
+
+
+def prepare_start(session: Session, process_key: Any, applicant: Any, data: Any, actor: Actor,
+                  matter_code: str | None = None) -> PreparedStart:
     if actor.role not in ("clerk", "admin"):
         raise Forbidden("only a window clerk or an admin starts a case")
     if not isinstance(process_key, str) or not process_key:
@@ -120,25 +136,52 @@ def start_case(session: Session, process_key: Any, applicant: Any, data: Any, ac
     budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
     workflow, state = run_engine(sla.working_calendar(session), lambda: engine.new_workflow(definition, clean),
                                  "from its start")
-    at = now()
-    case = Case(case_no=_next_case_no(session, code),
+    return PreparedStart(process_key, version, definition, person, clean, code, budget, workflow, state,
+                         budgets_for(workflow, definition, engine.ready_user_tasks(workflow)))
+
+
+def apply_start(session: Session, prepared: PreparedStart, actor: Actor) -> Case:
+    """The write of a new case: its number, the row, its first work items and clocks, the history."""
+    p, at = prepared, now()
+    case = Case(case_no=_next_case_no(session, p.code),
                 query_code="".join(secrets.choice(QUERY_ALPHABET) for _ in range(8)),
-                process_version_id=version.id, process_key=process_key, matter_code=code,
-                status="received", applicant_type=person.type, applicant_name=person.name,
-                applicant_id_no=person.id_no, applicant_contact=person.contact, data=clean, budget=budget,
-                state=state, created_by=actor.username, created_at=at, updated_at=at)
-    case.next_timer_at = engine.next_timer_at(workflow)
+                process_version_id=p.version.id, process_key=p.process_key, matter_code=p.code,
+                status="received", applicant_type=p.person.type, applicant_name=p.person.name,
+                applicant_id_no=p.person.id_no, applicant_contact=p.person.contact, data=p.clean, budget=p.budget,
+                state=p.state, created_by=actor.username, created_at=at, updated_at=at)
+    case.next_timer_at = engine.next_timer_at(p.workflow)
     session.add(case)
     session.flush()
     _audit(session, case, actor, "case.started",
-           after={"status": case.status, "process": process_key, "version": version.version,
-                  "applicant": person.as_dict(), "data": clean, "budget": budget})
-    if definition.case_clock == "start":
+           after={"status": case.status, "process": p.process_key, "version": p.version.version,
+                  "applicant": p.person.as_dict(), "data": p.clean, "budget": p.budget})
+    if p.definition.case_clock == "start":
         case.status = "in_progress"
-        if budget:
-            sla.start_clock(session, case, "case", budget, version.name, at=at)
-    _sync_work_items(session, case, workflow, definition, open_items=[], clocks=[])  # a new case has none
+        if p.budget:
+            sla.start_clock(session, case, "case", p.budget, p.version.name, at=at)
+    # a new case has no items or clocks yet
+    _sync_work_items(session, case, p.workflow, p.definition, open_items=[], clocks=[], budgets=p.budgets)
     return case
+
+
+def start_case(session: Session, process_key: Any, applicant: Any, data: Any, actor: Actor,
+               matter_code: str | None = None) -> Case:
+    """A new case inside a transaction the caller holds (the window's intake, a rating's follow-up)."""
+    prepared = prepare_start(session, process_key, applicant, data, actor, matter_code)
+    return apply_start(session, prepared, actor)
+
+
+def open_case(db, process_key: Any, applicant: Any, data: Any, actor: Actor, matter_code: str | None = None,
+              then=None):
+    """A new case on its own: its start is run without any lock, then written in a short transaction;
+    `then(session, case)` adds to that transaction and its result is returned."""
+    with db.read() as session:
+        prepared = prepare_start(session, process_key, applicant, data, actor, matter_code)
+
+    def write(session: Session):
+        case = apply_start(session, prepared, actor)
+        return then(session, case) if then is not None else case
+    return db.transaction(write)
 
 
 def _step_of(definition: ProcessDefinition, task) -> Step:

@@ -24,12 +24,8 @@ def _detail(session, case) -> dict:
 def start(body):
     """Start a case of a deployed process (收件): issues the case number and the applicant's query code."""
     actor = current_actor()
-
-    def work(session):
-        case = cases.start_case(session, body["process"], body["applicant"], body.get("data"), actor,
-                                matter_code=body.get("matter"))
-        return _detail(session, case)
-    return database().transaction(work)
+    return cases.open_case(database(), body["process"], body["applicant"], body.get("data"), actor,
+                           matter_code=body.get("matter"), then=_detail)
 
 
 @blp.route("/<case_no>")
