@@ -38,7 +38,7 @@ class DeliveryConfig:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_sender: str = "onewindow@localhost"
-    levels: tuple[str, ...] = field(default=("warning", "breach", "calendar_missing", "escalation"))
+    levels: tuple[str, ...] = field(default=("warning", "breach", "calendar_missing", "escalation", "incident"))
 
     @classmethod
     def from_env(cls) -> DeliveryConfig:
@@ -98,30 +98,61 @@ def _send_webhook(config: DeliveryConfig, target: str, alert: Alert) -> None:
             raise OSError(f"webhook answered {response.status}")
 
 
-def deliver_due(session: Session, config: DeliveryConfig | None = None, batch: int = 200) -> tuple[int, int]:
-    """Try every pending delivery that is due; return (sent, failed attempts)."""
-    config = config or DeliveryConfig.from_env()
+LEASE = timedelta(minutes=2)  # a claimed delivery is left alone by other schedulers while it is sent
+
+
+def claim_due(session: Session, batch: int = 200) -> list[tuple[AlertDelivery, Alert]]:
+    """Claim the deliveries that are due (a short write: their next try moves a lease ahead), so the
+    sending happens after the commit, with no lock held, and no other scheduler sends them meanwhile."""
     at = now()
     stmt = (select(AlertDelivery).where(AlertDelivery.state == "pending", AlertDelivery.next_attempt_at <= at)
             .order_by(AlertDelivery.id).limit(batch))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    sent = failed = 0
+    claimed = []
     for delivery in session.scalars(stmt):
-        alert = session.get(Alert, delivery.alert_id)
-        try:
-            (_send_email if delivery.channel == "email" else _send_webhook)(config, delivery.target, alert)
-        except (OSError, smtplib.SMTPException, urllib.error.URLError) as exc:
-            failed += 1
-            delivery.attempts += 1
-            delivery.last_error = str(exc)[:500]
-            if delivery.attempts >= MAX_ATTEMPTS:
-                delivery.state = "failed"  # kept, with its error, for an admin to see and retry
-            else:
-                delivery.next_attempt_at = at + timedelta(seconds=30 * 2 ** (delivery.attempts - 1))
-            continue
-        delivery.attempts += 1
-        delivery.state, delivery.sent_at, delivery.last_error = "sent", at, None
-        sent += 1
+        delivery.next_attempt_at = at + LEASE
+        claimed.append((delivery, session.get(Alert, delivery.alert_id)))
     session.flush()
+    return claimed
+
+
+def send(delivery: AlertDelivery, alert: Alert, config: DeliveryConfig) -> str | None:
+    """Send one delivery (no database work here); the error text, or None when it went out."""
+    try:
+        (_send_email if delivery.channel == "email" else _send_webhook)(config, delivery.target, alert)
+    except (OSError, smtplib.SMTPException, urllib.error.URLError) as exc:
+        return str(exc)[:500] or exc.__class__.__name__
+    except Exception as exc:  # noqa: BLE001 - one bad delivery must not stop the others
+        return f"{exc.__class__.__name__}: {exc}"[:500]
+    return None
+
+
+def record_attempt(session: Session, delivery_id: int, error: str | None) -> None:
+    delivery = session.get(AlertDelivery, delivery_id, with_for_update=True)
+    if delivery is None or delivery.state != "pending":
+        return
+    at = now()
+    delivery.attempts += 1
+    if error is None:
+        delivery.state, delivery.sent_at, delivery.last_error = "sent", at, None
+        return
+    delivery.last_error = error
+    if delivery.attempts >= MAX_ATTEMPTS:
+        delivery.state = "failed"  # kept, with its error, for an admin to see and retry
+    else:
+        delivery.next_attempt_at = at + timedelta(seconds=30 * 2 ** (delivery.attempts - 1))
+
+
+def deliver_due(db, config: DeliveryConfig | None = None, batch: int = 200) -> tuple[int, int]:
+    """Send every pending delivery that is due; return (sent, failed attempts). Claimed in one short
+    transaction, sent with no transaction open (a slow mail server holds up nobody), each outcome
+    written in a short transaction of its own."""
+    config = config or DeliveryConfig.from_env()
+    claimed = db.transaction(lambda session: claim_due(session, batch))
+    sent = failed = 0
+    for delivery, alert in claimed:
+        error = send(delivery, alert, config)
+        db.transaction(lambda session, d=delivery.id, e=error: record_attempt(session, d, e))
+        sent, failed = (sent + 1, failed) if error is None else (sent, failed + 1)
     return sent, failed

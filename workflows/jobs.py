@@ -84,16 +84,6 @@ def fire_timers(db: Database) -> int:
     return total
 
 
-def _in_one_transaction(db: Database, job: str, action):
-    """A job whose whole run is one transaction: adopt the clock, act, leave a heartbeat."""
-    def work(session):
-        sync_clock(session)
-        result = action(session)
-        _heartbeat(session, job)
-        return result
-    return db.transaction(work)
-
-
 def expire_tolerated(db: Database) -> int:
     """容缺受理 cases whose materials never came by the deadline end, each in its own transaction."""
     with db.read() as session:
@@ -109,7 +99,12 @@ def expire_tolerated(db: Database) -> int:
 
 
 def deliver_alerts(db: Database) -> tuple[int, int]:
-    return _in_one_transaction(db, "deliver_alerts", delivery.deliver_due)
+    """Alerts out by e-mail and webhook: nothing is sent while a transaction is open."""
+    with db.read() as session:
+        sync_clock(session)
+    result = delivery.deliver_due(db)
+    db.transaction(lambda session: _heartbeat(session, "deliver_alerts"))
+    return result
 
 
 def tally_days(db: Database) -> int:

@@ -137,6 +137,10 @@ def test_company_setup_journey(server, browser, tmp_path):
     clerk.goto(f"{base}/cases/{case_no}")
     assert "lease.pdf" in clerk.inner_text("body")
     clerk.click("text=确认补正材料")
+    # the clock runs again and the clerk is back at the 受理 decision, now with every material
+    assert "受理审查" in clerk.inner_text("h1") and "补正材料已确认" in clerk.inner_text(".flash")
+    clerk.select_option("select[name=decision]", "accept")
+    clerk.click("button.primary")
     assert "办理中" in clerk.inner_text("h1")
 
     # 4. the three departments work in parallel

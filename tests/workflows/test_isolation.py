@@ -215,3 +215,40 @@ def test_a_poisoned_case_next_to_100_healthy_ones(deployed, manual_clock, monkey
     assert api.get("/incidents").get_json()["incidents"] == []
     assert api.post(f"/incidents/{incident.id}/retry").status_code == 409
     assert incidents.open_count  # the module's count is what /healthz reports
+
+
+def test_a_slow_webhook_holds_up_no_write(deployed, monkeypatch):
+    """Alerts are sent with no transaction open: while a webhook answers after 2 s, a case is started."""
+    import http.server
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(2)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ONEWINDOW_WEBHOOK_URLS", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    try:
+        deployed.transaction(lambda s: incidents.record(s, "fire_timers", None, None, "a test incident"))
+        finished: dict[str, float] = {}
+
+        def deliver():
+            finished["result"] = jobs.deliver_alerts(deployed)
+            finished["delivery"] = time.monotonic()
+
+        worker = threading.Thread(target=deliver)
+        worker.start()
+        time.sleep(0.5)  # the webhook is being called now
+        deployed.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, CLERK))
+        finished["write"] = time.monotonic()
+        worker.join(30)
+        assert finished["result"] == (1, 0)  # sent once, no failure
+        assert finished["write"] < finished["delivery"], "the write waited for the webhook"
+    finally:
+        server.shutdown()

@@ -221,7 +221,8 @@ class AlertList(Schema):
 
 
 class AlertQueryArgs(Strict):
-    level = fields.String(validate=validate.OneOf(["warning", "breach", "calendar_missing", "escalation"]))
+    level = fields.String(validate=validate.OneOf(["warning", "breach", "calendar_missing", "escalation", "incident",
+                                                  "supplied", "terminated"]))
     acknowledged = fields.Boolean()
     case_no = fields.String(validate=validate.Length(min=1, max=40))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
