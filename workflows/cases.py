@@ -475,6 +475,37 @@ def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkIt
     return item
 
 
+def prepare_first_step(session: Session, start: PreparedStart, step_id: str, data: Any, actor: Actor
+                       ) -> PreparedStep:
+    """A step of a case not written yet (the window's 受理 at intake), worked out on its prepared start."""
+    definition = start.definition
+    clean = validate(list(definition.steps[step_id].fields), data, f"step {step_id}")
+    workflow = engine.load(start.state, definition)
+    task = next((t for t in engine.ready_user_tasks(workflow) if t.task_spec.bpmn_id == step_id), None)
+    if task is None:
+        raise Conflict(f"the process does not begin with step {step_id}")
+
+    def work():
+        task.set_data(**clean)
+        task.run()
+        return workflow
+
+    _, state = run_engine(sla.working_calendar(session), work, f"from step {step_id}")
+    ready = engine.ready_user_tasks(workflow)
+    return PreparedStep(0, 0, clean, workflow, state, ready, budgets_for(workflow, definition, ready))
+
+
+def apply_first_step(session: Session, case: Case, step_id: str, prepared: PreparedStep, actor: Actor) -> WorkItem:
+    """Write a step prepared by `prepare_first_step`, in the transaction that wrote the case."""
+    item = session.scalar(select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.step == step_id,
+                                                 WorkItem.state.in_(OPEN_STATES)))
+    if item is None:
+        raise Conflict(f"case {case.case_no} has no open {step_id} step")
+    session.flush()
+    prepared.item_id, prepared.revision = item.id, case.revision
+    return apply_step(session, prepared, actor)
+
+
 def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
     """A step inside a transaction the caller holds (the window's intake does several at once)."""
     return apply_step(session, prepare_step(session, item_id, actor, data), actor)

@@ -50,10 +50,9 @@ def _open_item(session: Session, case: Case, step: str) -> WorkItem:
     return item
 
 
-def intake(session: Session, matter_code: str, applicant: Any, data: Any, received: list[str],
-           missing: list[str], action: str, reason: str, actor: cases.Actor, deadline: date | None = None,
-           token: str | None = None) -> Case:
-    """收件 and the window's decision in one go."""
+def _check_intake(matter_code: str, received: list[str], missing: list[str], action: str, reason: str,
+                  deadline: date | None):
+    """The window's checks of an intake form; the matter and the cleaned reason."""
     matter = catalogue().matters.get(matter_code)
     if matter is None or matter.internal:
         raise NotFound(f"no matter {matter_code}")
@@ -82,22 +81,65 @@ def intake(session: Session, matter_code: str, applicant: Any, data: Any, receiv
         if deadline is None or deadline <= now().astimezone(SHANGHAI).date():
             raise InvalidInput("deadline: a day after today", fields={"deadline": "required"})
 
-    case = cases.start_case(session, matter.process, applicant, data, actor, matter_code=matter.code)
+    return matter, reason
+
+
+def _decision(action: str, reason: str) -> dict[str, Any] | None:
+    """The 受理 step's submission for an action (补正 leaves the step open: the case waits)."""
+    if action in ("accept", "tolerate"):
+        return {"decision": "accept"}
+    if action == "refuse":
+        return {"decision": "refuse", "reason": reason}
+    return None
+
+
+def _prepare_intake(session: Session, matter_code: str, applicant: Any, data: Any, received: list[str],
+                    missing: list[str], action: str, reason: str, actor: cases.Actor, deadline: date | None):
+    """Everything an intake computes, read-only: the checks, the start of the process and the 受理 step
+    run on it (scripts and limits evaluated here, never under the write lock)."""
+    matter, reason = _check_intake(matter_code, received, missing, action, reason, deadline)
+    start = cases.prepare_start(session, matter.process, applicant, data, actor, matter_code=matter.code)
+    decision = _decision(action, reason)
+    step = cases.prepare_first_step(session, start, "accept", decision, actor) if decision else None
+    return matter, reason, start, step
+
+
+def _write_intake(session: Session, prepared, received: list[str], missing: list[str], action: str,
+                  actor: cases.Actor, deadline: date | None, token: str | None) -> Case:
+    _, reason, start, step = prepared
+    case = cases.apply_start(session, start, actor)
     spend_token(session, token, actor, case.case_no)
     case.materials = {"received": received, "missing": missing, "notice": reason}
-    accept = _open_item(session, case, "accept")
-    if action == "accept":
-        cases.complete(session, accept.id, actor, {"decision": "accept"})
-    elif action == "refuse":
-        cases.complete(session, accept.id, actor, {"decision": "refuse", "reason": reason})
-    elif action == "supplement":
+    if step is not None:
+        cases.apply_first_step(session, case, "accept", step, actor)
+    if action == "supplement":
         notice = "补正材料：" + "、".join(missing) + (f"。{reason}" if reason else "")
         cases.pause(session, case.case_no, "supplement", notice[:500], actor)
-    else:
-        cases.complete(session, accept.id, actor, {"decision": "accept"})
+    elif action == "tolerate":
         case.supplement_due_at = datetime.combine(deadline, time(18), tzinfo=SHANGHAI)
         case.materials = {**case.materials, "tolerated": missing, "deadline": deadline.isoformat()}
     return case
+
+
+def intake(session: Session, matter_code: str, applicant: Any, data: Any, received: list[str],
+           missing: list[str], action: str, reason: str, actor: cases.Actor, deadline: date | None = None,
+           token: str | None = None) -> Case:
+    """收件 and the window's decision in one go, inside a transaction the caller holds."""
+    prepared = _prepare_intake(session, matter_code, applicant, data, received, missing, action, reason, actor,
+                               deadline)
+    return _write_intake(session, prepared, received, missing, action, actor, deadline, token)
+
+
+def intake_case(db, matter_code: str, applicant: Any, data: Any, received: list[str], missing: list[str],
+                action: str, reason: str, actor: cases.Actor, deadline: date | None = None,
+                token: str | None = None) -> Case:
+    """收件 and the window's decision: worked out first with no lock held, then written in one short
+    transaction (the new case and its 受理 together, or nothing)."""
+    with db.read() as session:
+        prepared = _prepare_intake(session, matter_code, applicant, data, received, missing, action, reason,
+                                   actor, deadline)
+    return db.transaction(lambda session: _write_intake(session, prepared, received, missing, action, actor,
+                                                        deadline, token))
 
 
 def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accept: bool = False) -> Case:

@@ -252,3 +252,36 @@ def test_a_slow_webhook_holds_up_no_write(deployed, monkeypatch):
         assert finished["write"] < finished["delivery"], "the write waited for the webhook"
     finally:
         server.shutdown()
+
+
+def test_no_expression_runs_under_the_sqlite_write_lock(app, deployed, db_url, api, manual_clock, monkeypatch):
+    """A whole company-setup case — intake at the window page, the departments' steps through the API,
+    the seal step's BPMN timer firing in the scheduler's job — evaluates its conditions and timer
+    expressions with no write lock held."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the write lock is SQLite's (PostgreSQL locks one case row)")
+    from tests.webapp.test_pages import accept_case
+    from workflows.scripting import RestrictedEnvironment
+
+    held: list[int] = []
+    queues = []
+
+    def spy(original):
+        def wrapper(self, *args, **kwargs):
+            held.append(max((getattr(q.local, "depth", 0) for q in queues), default=0))
+            return original(self, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(RestrictedEnvironment, "evaluate", spy(RestrictedEnvironment.evaluate))
+    monkeypatch.setattr(RestrictedEnvironment, "execute", spy(RestrictedEnvironment.execute))
+    queues.append(app.extensions["onewindow.db"]._writer_lock)
+    queues.append(deployed._writer_lock)
+    deployed.transaction(lambda s: set_clock(s, MONDAY_10, frozen=True))
+    case_no, _ = accept_case(app)  # the intake page: a new case and its 受理 at once
+    items = api.open_items(case_no)
+    api.complete(items["registration"], "samr", {"approval": "approve", "license_no": "L"})
+    api.complete(items["invoice"], "tax", {"taxpayer_no": "T"})
+    deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 14, 30, tzinfo=SHANGHAI), frozen=True))
+    assert jobs.fire_timers(deployed) == 1  # 刻章超时: the 督办 step
+    assert "escalate_seal" in api.open_items(case_no)
+    assert held and set(held) == {0}, f"{held.count(1)} of {len(held)} evaluations held the write lock"

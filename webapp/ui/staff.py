@@ -103,9 +103,9 @@ def intake(code: str):
         action = form.get("action", "")
         if not errors:
             try:
-                case = db().transaction(lambda s: window.intake(
-                    s, code, applicant, data, form.getlist("received"), form.getlist("missing"), action,
-                    form.get("reason", ""), current_user.actor, deadline, token))
+                case = window.intake_case(
+                    db(), code, applicant, data, form.getlist("received"), form.getlist("missing"), action,
+                    form.get("reason", ""), current_user.actor, deadline, token)
                 return redirect(url_for("staff.receipt", case_no=case.case_no))
             except DomainError as exc:
                 errors = {str(k): str(v) for k, v in (exc.details.get("fields") or {}).items()}
@@ -316,11 +316,26 @@ def case_page(case_no: str):
         alerts = session.scalars(select(Alert).where(Alert.case_id == case.id).order_by(Alert.at)).all()
         matter = catalogue().matters.get(case.matter_code)
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
-    field_labels = {key: {f.name: f.label or f.name for f in step.fields} for key, step in definition.steps.items()}
-    start_labels = {f.name: f.label or f.name for f in definition.start_fields}
-    start_data = {k: v for k, v in case.data.items() if k in start_labels}
+    records = [(item, _shown(definition.steps[item.step].fields if item.step in definition.steps else (),
+                             item.data or {})) for item in view["done_items"]]
+    start_data = _shown(definition.start_fields, case.data)
     return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
-                steps=definition.steps, field_labels=field_labels, start_labels=start_labels, start_data=start_data)
+                steps=definition.steps, records=records, start_data=start_data)
+
+
+def _shown(fields, data: dict) -> list[tuple[str, str]]:
+    """A submission as the hall reads it: field labels, choice labels, 是 / 否 for tick boxes."""
+    shown = []
+    for f in fields:
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.type == "choice":
+            value = dict(f.choices).get(value, value)
+        elif f.type == "boolean":
+            value = _("是") if value else _("否")
+        shown.append((f.label or f.name, value))
+    return shown
 
 
 @bp.route("/attachments/<int:attachment_id>")
