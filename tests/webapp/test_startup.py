@@ -64,3 +64,26 @@ def test_the_demo_starts_20_times_with_every_core_busy(tmp_path):
             burner.kill()
             burner.wait()
     assert max(t["answered"] for t in timings) < ANSWER_WITHIN
+
+
+def test_a_busy_database_at_start_up_is_waited_for(tmp_path):
+    """Another process holds the write lock for 4 s while the demo starts: it waits, then serves."""
+    instance = tmp_path / "instance"
+    env = {**os.environ, "ONEWINDOW_INSTANCE": str(instance)}
+    env.pop("DATABASE_URL", None)
+    assert subprocess.run([*_demo(), "--no-serve"], env=env, capture_output=True, timeout=300).returncode == 0
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from sqlalchemy import text\n"
+        "from workflows.db import Database\n"
+        "db = Database()\n"
+        "with db.write() as session:\n"
+        "    session.execute(text('UPDATE settings SET key = key WHERE 1 = 0'))\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(4)\n")], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start_and_stop(_demo(), instance, url_wait=120)
+    finally:
+        holder.wait(30)
+    assert holder.returncode == 0
