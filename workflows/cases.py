@@ -407,7 +407,7 @@ def run_engine(calendar, action, what: str) -> tuple[Any, bytes]:
 
 
 _READ_CASE_OF_ITEM = (select(Case, WorkItem).join(WorkItem, WorkItem.case_id == Case.id)
-                      .where(WorkItem.id == bindparam("item_id")))
+                      .where(WorkItem.id == bindparam("item_id")).execution_options(populate_existing=True))
 
 
 def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> PreparedStep:
@@ -507,7 +507,9 @@ def apply_first_step(session: Session, case: Case, step_id: str, prepared: Prepa
 
 
 def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
-    """A step inside a transaction the caller holds (the window's intake does several at once)."""
+    """A step inside a transaction the caller holds: the case is locked first (PostgreSQL; SQLite's write
+    transaction holds it already), so nothing can move it between the evaluation and the write."""
+    session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id})
     return apply_step(session, prepare_step(session, item_id, actor, data), actor)
 
 

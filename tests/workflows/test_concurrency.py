@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import CLERK, COMPANY
@@ -26,8 +27,17 @@ def _accepted_case(database) -> int:
     return case.id
 
 
-def test_parallel_branches_completed_at_the_same_moment_all_land(deployed):
+def _completer(path: str, database):
+    """The API's path (evaluate with no lock, write with the revision check) or one transaction."""
+    if path == "prepared":
+        return lambda item_id, actor, data: cases.complete_step(database, item_id, actor, data)
+    return lambda item_id, actor, data: database.transaction(lambda s: cases.complete(s, item_id, actor, data))
+
+
+@pytest.mark.parametrize("path", ["prepared", "one transaction"])
+def test_parallel_branches_completed_at_the_same_moment_all_land(deployed, path):
     database = deployed
+    complete = _completer(path, database)
     case_ids = [_accepted_case(database) for _ in range(8)]
     with database.read() as s:
         items = s.scalars(select(WorkItem).where(WorkItem.case_id.in_(case_ids), WorkItem.state == "open")).all()
@@ -43,7 +53,7 @@ def test_parallel_branches_completed_at_the_same_moment_all_land(deployed):
         def work(item=None, barrier=barrier):
             try:
                 barrier.wait()
-                database.transaction(lambda s: cases.complete(s, item.id, REVIEWERS[item.step], DATA[item.step]))
+                complete(item.id, REVIEWERS[item.step], DATA[item.step])
             except BaseException as exc:  # collected and reported below
                 errors.append(exc)
 
@@ -68,8 +78,10 @@ def test_parallel_branches_completed_at_the_same_moment_all_land(deployed):
         assert all_problems(s) == []
 
 
-def test_the_same_item_completed_twice_at_once_lands_once(deployed):
+@pytest.mark.parametrize("path", ["prepared", "one transaction"])
+def test_the_same_item_completed_twice_at_once_lands_once(deployed, path):
     database = deployed
+    complete = _completer(path, database)
     case_id = _accepted_case(database)
     with database.read() as s:
         seal = s.scalar(select(WorkItem).where(WorkItem.case_id == case_id, WorkItem.step == "seal"))
@@ -79,7 +91,7 @@ def test_the_same_item_completed_twice_at_once_lands_once(deployed):
     def work():
         barrier.wait()
         try:
-            database.transaction(lambda s: cases.complete(s, seal.id, REVIEWERS["seal"], {"seal_no": "S"}))
+            complete(seal.id, REVIEWERS["seal"], {"seal_no": "S"})
             outcomes.append("ok")
         except cases.Conflict:
             outcomes.append("conflict")
