@@ -79,6 +79,10 @@ def healthz():
 
 @bp.route("/metrics")
 def metrics():
+    from .security import metrics_allowed
+
+    if not metrics_allowed():  # a token or an address on the allow list (default: this machine)
+        return Response("forbidden\n", status=403, mimetype="text/plain")
     db = current_app.extensions["onewindow.db"]
     lines: list[str] = []
 

@@ -6,6 +6,7 @@ work items are reconciled with the ready tasks and an audit event is appended â€
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ from .script_limits import ScriptLimitExceeded
 from .scripting import evaluate
 from .timer_events import shift_timers, use_calendar
 
+log = logging.getLogger(__name__)
 OPEN_STATES = ("open", "claimed")
 COUNT_CAP = 10_000
 ITEM_STATES = ("open", "claimed", "completed", "cancelled")
@@ -123,6 +125,9 @@ def prepare_start(session: Session, process_key: Any, applicant: Any, data: Any,
     person = check_applicant(applicant)
     version = latest_version(session, process_key)
     definition = definition_for(version)
+    internal = catalogue().matter_for_process(process_key)
+    if internal is not None and internal.internal and actor is not SYSTEM:
+        raise Forbidden(f"{process_key} is started by the system itself (e.g. after a bad rating), not by hand")
     clean = validate(list(definition.start_fields), data, "data")
     if matter_code:
         matter = catalogue().matters.get(matter_code)
@@ -360,8 +365,9 @@ def _check_may_complete(actor: Actor, item: WorkItem, case: Case) -> None:
         raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
 
 
-def engine_failure(exc: BaseException) -> str:
-    """What went wrong in the engine, naming the element (scripts, conditions, timers, saving)."""
+def engine_failure(exc: BaseException) -> tuple[str, str]:
+    """What went wrong in the engine, naming the element: (for the person acting, for the log and the
+    admins). A script's own exception text stays out of the first: it may show the data or the code."""
     spec = getattr(exc, "task_spec", None)
     element = (getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None)) if spec else None
     cause, seen = exc, 0
@@ -370,12 +376,13 @@ def engine_failure(exc: BaseException) -> str:
         if cause is exc:
             break
     if isinstance(cause, ScriptLimitExceeded):
-        text = str(cause)
-    elif cause is not exc:
-        text = f"{str(exc).strip().rstrip('.')}: {cause.__class__.__name__}: {cause}"[:500]
+        shown = full = str(cause)
     else:
-        text = str(exc).strip() or exc.__class__.__name__
-    return f"{element}: {text}" if element and element not in text else text
+        shown = "the script or condition there failed"
+        full = f"{str(exc).strip().rstrip('.')}: {cause.__class__.__name__}: {cause}"[:2000] if cause is not exc \
+            else str(exc).strip() or exc.__class__.__name__
+    where = f"{element}: " if element else ""
+    return where + shown, where + full
 
 
 def budgets_for(workflow, definition: ProcessDefinition, ready: list) -> dict[str, str | None]:
@@ -401,7 +408,11 @@ def run_engine(calendar, action, what: str) -> tuple[Any, bytes]:
             engine.advance(workflow)
         return workflow, engine.dump(workflow)
     except WorkflowException as exc:
-        raise Conflict(f"the process could not go on {what}: {engine_failure(exc)}") from None
+        shown, full = engine_failure(exc)
+        log.warning("the process could not go on %s: %s", what, full)
+        refused = Conflict(f"the process could not go on {what}: {shown}")
+        refused.internal = full  # for the incident an admin reads, never for the answer
+        raise refused from None
     except (ScriptLimitExceeded, engine.UnsavableData) as exc:
         raise Conflict(f"the process could not go on {what}: {exc}") from None
 

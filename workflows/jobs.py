@@ -54,7 +54,7 @@ def _one_case(db: Database, job: str, case_id: int, case_no: str | None, work) -
     except Exception as exc:  # noqa: BLE001 - whatever one case does, the others go on
         element = None
         if isinstance(exc, DomainError):
-            message = exc.message
+            message = getattr(exc, "internal", None) or exc.message
         else:
             log.exception("%s failed on case %s", job, case_no or case_id)
             message = f"{exc.__class__.__name__}: {exc}"

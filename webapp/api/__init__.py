@@ -2,8 +2,22 @@
 
 from flask import Flask
 from flask_smorest import Api
+from marshmallow import Schema, fields
 
 from . import alerts, auth, calendar, cases, clock, incidents, processes, work_items
+
+
+class ErrorOut(Schema):
+    """What every error answer of the API carries (documented as it is sent)."""
+
+    error = fields.String(required=True, metadata={"description": "a code: invalid_input, unauthorized, "
+                                                                  "forbidden, not_found, conflict, …"})
+    message = fields.String(required=True, metadata={"description": "what went wrong, for a person"})
+    fields_ = fields.Dict(data_key="fields", metadata={"description": "the fields at fault and why"})
+
+
+class OneWindowApi(Api):
+    ERROR_SCHEMA = ErrorOut
 
 
 def register(app: Flask) -> list:
@@ -13,7 +27,7 @@ def register(app: Flask) -> list:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+    api = OneWindowApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})
     modules = (auth, processes, cases, work_items, alerts, incidents, calendar, clock)
     for module in modules:

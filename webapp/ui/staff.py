@@ -16,6 +16,7 @@ from workflows.errors import DomainError, Forbidden, InvalidInput
 from workflows.models import Alert, Attachment, Case, User, WorkItem
 from workflows.processes import definition_for, latest_version
 
+from ..security import local_path
 from .helpers import db, page, roles
 
 bp = Blueprint("staff", __name__)
@@ -34,10 +35,8 @@ def login():
                                                                             request.form.get("password", ""))
             if ok:
                 login_user(StaffUser(user))
-                target = request.args.get("next", "")
                 # only local paths: never an open redirect
-                return redirect(target if target.startswith("/") and not target.startswith("//")
-                                else url_for("staff.home"))
+                return redirect(local_path(request.args.get("next")) or url_for("staff.home"))
         error = _("用户名或密码错误")
     return page("login.html", 401 if error else 200, error=error)
 

@@ -1,0 +1,93 @@
+"""Headers, redirects, operational endpoints and what the API may not be used for (issue 11)."""
+
+from __future__ import annotations
+
+from tests.webapp.test_pages import Browser, tokens
+from tests.workflows.test_isolation import process
+from workflows.processes import deploy
+
+
+def test_every_page_and_answer_carries_the_security_headers(client, api):
+    for response in (client.get("/"), client.get("/login"), client.get("/guide/QYKB"), api.get("/processes"),
+                     client.get("/no-such-page")):
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in \
+            csp.split("script-src", 1)[1].split(";")[0]
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_no_page_has_inline_script(app):
+    clerk = Browser(app, "supervisor")
+    for path in ("/alerts", "/board", "/stats", "/worklist"):
+        html = clerk.get(path).get_data(as_text=True)
+        assert "<script>" not in html and "onclick=" not in html
+
+
+def test_a_wrong_method_answers_405_with_allow(client, api):
+    r = client.put("/api/v1/processes")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    assert client.delete("/login").headers.get("Allow")
+
+
+def test_login_redirects_only_to_local_paths(app):
+    for target, expected in (("/worklist", "/worklist"), ("//evil.example/", "/"), ("/%09/evil.example/", "/"),
+                             ("/\t/evil.example/", "/"), ("https://evil.example/", "/"), ("/\\evil.example", "/")):
+        browser = Browser(app)
+        page = browser.client.get("/login").get_data(as_text=True)
+        r = browser.client.post("/login?next=" + target.replace("\t", "%09"),
+                                data={"username": "clerk", "password": "onewindow-demo", **tokens(page)})
+        assert r.status_code == 302
+        location = r.headers["Location"]
+        assert not location.startswith("//") and "evil" not in location, (target, location)
+        if expected != "/":
+            assert location == expected
+
+
+def test_metrics_need_a_token_or_an_allowed_address(client, monkeypatch):
+    assert client.get("/metrics").status_code == 200  # the test client is this machine
+    far = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.get("/metrics", environ_base=far).status_code == 403
+    monkeypatch.setenv("ONEWINDOW_METRICS_TOKEN", "s3cret-token")
+    assert client.get("/metrics", environ_base=far, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert client.get("/metrics", environ_base=far,
+                      headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    monkeypatch.setenv("ONEWINDOW_METRICS_ALLOW", "203.0.113.0/24")
+    assert client.get("/metrics", environ_base=far).status_code == 200
+    assert client.get("/metrics").status_code == 403  # the list replaces the default
+
+
+def test_secure_cookies_on_request(deployed, monkeypatch):
+    from webapp.app import create_app
+
+    monkeypatch.setenv("ONEWINDOW_SECURE_COOKIES", "1")
+    app = create_app({"TESTING": True}, database=deployed)
+    browser = app.test_client()
+    page = browser.get("/login").get_data(as_text=True)
+    r = browser.post("/login", data={"username": "clerk", "password": "onewindow-demo", **tokens(page)})
+    assert "Secure" in r.headers["Set-Cookie"]
+
+
+def test_internal_processes_are_not_started_by_hand(api):
+    r = api.post("/cases", "clerk", json={"process": "rating_followup", "applicant": {
+        "type": "person", "name": "张三", "id_no": "11010519491231002X"}, "data": {}})
+    assert r.status_code == 403 and "system" in r.get_json()["message"]
+
+
+def test_a_script_error_names_the_element_and_not_the_exception(api, deployed, caplog):
+    deployed.transaction(lambda s: deploy(s, process("leaky", script="x = secret_table['id_no']"), "l.bpmn"))
+    case = api.start("leaky")
+    item = api.open_items(case["case_no"])["accept"]
+    r = api.post(f"/work-items/{item['id']}/complete", "clerk", json={"data": {}})
+    body = r.get_json()
+    assert r.status_code == 409 and "计算" in body["message"]
+    assert "NameError" not in body["message"] and "secret_table" not in body["message"]
+    assert any("secret_table" in rec.getMessage() for rec in caplog.records)  # logged in full
+
+
+def test_the_openapi_documents_the_real_error_body(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    error = spec["components"]["schemas"]["Error"] if "Error" in spec["components"]["schemas"] else \
+        next(v for k, v in spec["components"]["schemas"].items() if k.startswith("Error"))
+    assert set(error["properties"]) == {"error", "message", "fields"}
