@@ -131,6 +131,20 @@ def user_add(name: str, role: str, department: str | None, password: str, displa
     click.echo(f"user {created.username} ({created.role}, {created.department or '-'}) created")
 
 
+@user.command("unlock")
+@click.argument("name")
+def user_unlock(name: str) -> None:
+    """Lift the lockout of an account after too many failed sign-ins (recorded as an admin action)."""
+    from workflows import staff_admin
+    from workflows.cases import Actor
+
+    try:
+        _database().transaction(lambda s: staff_admin.unlock(s, Actor("cli", "admin"), name))
+    except DomainError as exc:
+        _fail(exc.message)
+    click.echo(f"{name} unlocked")
+
+
 @main.command()
 @click.option("--all", "everything", is_flag=True, help="every case, finished ones included")
 @click.option("--days", default=2, show_default=True, type=click.IntRange(0, 36500),

@@ -24,9 +24,14 @@ def register(app: Flask) -> None:
     def _domain(exc: DomainError):
         status = getattr(exc, "http_status", None) or next(
             (s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        retry_after = exc.details.get("retry_after")
         if not _is_api():
-            return _page(status, exc.message)
-        return error_response(status, exc.code, exc.message, **exc.details)
+            response = _page(status, exc.message)
+        else:
+            response = error_response(status, exc.code, exc.message, **exc.details)
+        if retry_after:
+            response[0].headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
@@ -54,7 +59,9 @@ def _is_api() -> bool:
 
 
 def _page(status: int, message: str):
-    return render_template("error.html", status=status, message=message), status
+    from flask import make_response
+
+    return make_response(render_template("error.html", status=status, message=message)), status
 
 
 def _flatten(messages, prefix: str = "") -> str:

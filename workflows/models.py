@@ -181,6 +181,8 @@ class User(Base):
     department: Mapped[str | None] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
+    # bumped by a password reset, logout, disable or role change: every older token and session stops
+    credential_version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class ApiToken(Base):
@@ -191,6 +193,7 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    credential_version: Mapped[int] = mapped_column(Integer, default=1)
 
     user: Mapped[User] = relationship(lazy="joined")
 
@@ -459,3 +462,15 @@ class Incident(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per username and per client address: back-off, then a lockout an admin lifts."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "user:NAME" or "addr:ADDRESS"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    locked: Mapped[bool] = mapped_column(default=False)  # until an admin lifts it

@@ -12,8 +12,8 @@ from timers.clock import now
 from . import users
 from .cases import Actor
 from .catalogue import ROLES, catalogue
-from .errors import Forbidden, InvalidInput, NotFound
-from .models import ApiToken, AuditEvent, User
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .models import AuditEvent, User
 
 
 def record(session: Session, actor: Actor, action: str, before: dict | None, after: dict | None) -> None:
@@ -48,9 +48,8 @@ def set_active(session: Session, actor: Actor, username: str, active: bool) -> U
         raise InvalidInput("you cannot disable your own account")
     before = user.active
     user.active = active
-    if not active:  # a disabled account's API tokens stop working at once
-        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
-            token.expires_at = now()
+    # disabled: its tokens and sessions stop at once; enabled again: the old ones stay dead
+    users.revoke(user)
     record(session, actor, "user.enabled" if active else "user.disabled", {"user": username, "active": before},
            {"user": username, "active": active})
     return user
@@ -58,10 +57,10 @@ def set_active(session: Session, actor: Actor, username: str, active: bool) -> U
 
 def reset_password(session: Session, actor: Actor, username: str, password: str) -> User:
     _admin(actor)
-    if not password or len(password) < 8:
-        raise InvalidInput("password: at least 8 characters")
     user = _user(session, username)
+    users.check_password_policy(username, password)
     user.password_hash = generate_password_hash(password, method=users.PASSWORD_METHOD)
+    users.revoke(user)  # every older token and session of the user stops
     record(session, actor, "user.password_reset", None, {"user": username})
     return user
 
@@ -77,8 +76,26 @@ def assign(session: Session, actor: Actor, username: str, role: str, department:
     user = _user(session, username)
     before = {"user": username, "role": user.role, "department": user.department}
     user.role, user.department = role, department or None
+    users.revoke(user)  # what the old sessions may do has changed: they sign in again
     record(session, actor, "user.assigned", before, {"user": username, "role": role, "department": user.department})
     return user
+
+
+def unlock(session: Session, actor: Actor, username: str) -> User:
+    """Lift the lockout of a username after too many failed sign-ins."""
+    _admin(actor)
+    user = _user(session, username)
+    if not users.unlock(session, username):
+        raise Conflict(f"{username} is not locked")
+    record(session, actor, "user.unlocked", {"user": username, "locked": True}, {"user": username, "locked": False})
+    return user
+
+
+def locked_usernames(session: Session) -> set[str]:
+    from .models import LoginThrottle
+
+    return {key[len("user:"):] for key in session.scalars(select(LoginThrottle.key).where(
+        LoginThrottle.key.like("user:%"), LoginThrottle.locked.is_(True)))}
 
 
 def all_users(session: Session) -> list[User]:

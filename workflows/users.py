@@ -8,17 +8,24 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from timers.clock import now
+from timers.clock import wall_now as now_wall
 
 from .catalogue import ROLES, catalogue
 from .errors import Conflict, Forbidden, InvalidInput
-from .models import ApiToken, User
+from .models import ApiToken, LoginThrottle, User
 
 TOKEN_LIFETIME = timedelta(hours=12)
+MIN_PASSWORD = 10
+# failed sign-ins: after FREE failures each next try waits twice as long as the last (30 s … 15 min);
+# a username with LOCK_AFTER failures in a row is locked until an admin lifts it (an address is not:
+# a hall's kiosk or a proxy must not lock out everyone behind it for good)
+FREE_FAILURES = int(os.environ.get("ONEWINDOW_LOGIN_FREE_FAILURES", "5"))
+LOCK_AFTER = int(os.environ.get("ONEWINDOW_LOGIN_LOCK_AFTER", "10"))
+MAX_WAIT = timedelta(minutes=15)
 # werkzeug's default (scrypt) unless told otherwise; the test suite uses a cheap pbkdf2 to stay fast.
 PASSWORD_METHOD = os.environ.get("ONEWINDOW_PASSWORD_METHOD", "scrypt")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,100}$")
@@ -30,8 +37,7 @@ def add_user(session: Session, username: str, role: str, password: str, departme
         raise InvalidInput("username: 2-100 letters, digits, dot, dash or underscore")
     if role not in ROLES:
         raise InvalidInput(f"role: one of {', '.join(ROLES)}")
-    if not password or len(password) < 8:
-        raise InvalidInput("password: at least 8 characters")
+    check_password_policy(username, password)
     departments = catalogue().departments
     if role in ("clerk", "reviewer"):
         if department is None:
@@ -49,25 +55,147 @@ def add_user(session: Session, username: str, role: str, password: str, departme
     return user
 
 
-def issue_token(session: Session, username: str, password: str) -> tuple[str, ApiToken]:
-    user = session.scalar(select(User).where(User.username == username))
-    # Same answer for an unknown user and a wrong password.
-    if user is None or not user.active or not check_password_hash(user.password_hash, password or ""):
-        raise Forbidden("wrong username or password")
+def check_password_policy(username: str, password: str | None) -> None:
+    """At least 10 characters, not the username, not one of the 30,000 most common passwords (zxcvbn's list)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password: at least {MIN_PASSWORD} characters", fields={"password": "too short"})
+    name = (username or "").lower()
+    if password.lower() == name or (len(name) >= 3 and name in password.lower()):
+        raise InvalidInput("password: must not contain the username", fields={"password": "contains the username"})
+    if password.lower() in _common_passwords(FREQUENCY_LISTS):
+        raise InvalidInput("password: one of the most common passwords; choose another",
+                           fields={"password": "too common"})
+
+
+_common: frozenset[str] | None = None
+
+
+def _common_passwords(lists) -> frozenset[str]:
+    global _common
+    if _common is None:
+        _common = frozenset(lists["passwords"])
+    return _common
+
+
+class TooManyAttempts(Forbidden):
+    """Sign-in refused for now: too many failures for this username or address."""
+
+    code = "too_many_attempts"
+    http_status = 429
+
+
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """An unknown username costs the same hash check as a known one: its answer time tells nothing."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = generate_password_hash(secrets.token_hex(8), method=PASSWORD_METHOD)
+    return _dummy_hash
+
+
+def _wait_after(failures: int) -> timedelta | None:
+    if failures < FREE_FAILURES:
+        return None
+    return min(timedelta(seconds=30) * 2 ** (failures - FREE_FAILURES), MAX_WAIT)
+
+
+def throttle_keys(username: str, client: str | None) -> list[str]:
+    keys = [f"user:{(username or '')[:100].lower()}"]
+    if client:
+        keys.append(f"addr:{client[:64]}")
+    return keys
+
+
+def _take_attempt(session: Session, keys: list[str]) -> None:
+    """Count this sign-in attempt for the username and the address before the password is checked,
+    atomically: an UPDATE that only goes through while the key is not waiting out a back-off (the row
+    stays locked until commit on PostgreSQL; SQLite writes one at a time), so concurrent guesses cannot
+    slip past the count. Refused: TooManyAttempts, and nothing is counted."""
+    from .db import insert_ignoring_duplicates
+
+    at = now_wall()
+    for key in keys:
+        session.execute(insert_ignoring_duplicates(session, LoginThrottle, ["key"]).values(
+            key=key, failures=0, locked=False))
+        attempt = session.execute(
+            update(LoginThrottle).where(
+                LoginThrottle.key == key, LoginThrottle.locked.is_(False),
+                or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= at))
+            .values(failures=LoginThrottle.failures + 1, last_failure_at=at)
+            .returning(LoginThrottle.failures)).scalar()
+        if attempt is None:
+            row = session.get(LoginThrottle, key)
+            if row.locked:
+                raise TooManyAttempts("this account is locked after too many failed sign-ins; an admin can "
+                                      "unlock it")
+            seconds = max(1, int((row.locked_until - at).total_seconds()) + 1)
+            raise TooManyAttempts(f"too many failed sign-ins; try again in {seconds} s", retry_after=seconds)
+        values: dict = {}
+        wait = _wait_after(attempt)
+        if wait:  # the next attempt waits
+            values["locked_until"] = at + wait
+        if key.startswith("user:") and attempt >= LOCK_AFTER:
+            values["locked"] = True
+        if values:
+            session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(**values))
+
+
+def _forgive(session: Session, keys: list[str]) -> None:
+    """The attempt succeeded: the username starts afresh, the address's count takes it back."""
+    user_key, *address_keys = keys
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == user_key))
+    for key in address_keys:
+        session.execute(update(LoginThrottle).where(LoginThrottle.key == key, LoginThrottle.failures > 0)
+                        .values(failures=LoginThrottle.failures - 1))
+
+
+def unlock(session: Session, username: str) -> bool:
+    """Lift a username's lockout (an admin's action; the caller records it)."""
+    return session.execute(delete(LoginThrottle).where(
+        LoginThrottle.key == throttle_keys(username, None)[0], LoginThrottle.locked.is_(True))).rowcount > 0
+
+
+def sign_in(db, username: str, password: str, client: str | None) -> User:
+    """Check a username and password. The attempt is counted first (refused with TooManyAttempts while
+    the username or the address waits out its back-off or is locked), then the password is checked
+    with no transaction open; a success takes the count back."""
+    keys = throttle_keys(username if isinstance(username, str) else "", client)
+    db.transaction(lambda session: _take_attempt(session, keys))
+    with db.read() as session:
+        user = session.scalar(select(User).where(User.username == username)) if isinstance(username, str) else None
+        ok = check_password_hash(user.password_hash if user is not None else _dummy(), password or "")
+        if user is None or not ok or not user.active:
+            raise Forbidden("wrong username or password")
+    db.transaction(lambda session: _forgive(session, keys))
+    return user
+
+
+def issue_token(session: Session, user: User) -> tuple[str, ApiToken]:
     token = secrets.token_urlsafe(32)
-    issued = now()
+    issued = now_wall()
     row = ApiToken(user_id=user.id, token_hash=_digest(token), created_at=issued,
-                   expires_at=issued + TOKEN_LIFETIME)
+                   expires_at=issued + TOKEN_LIFETIME, credential_version=user.credential_version)
     session.add(row)
     session.flush()
     return token, row
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def valid_token(session: Session, token: str) -> ApiToken | None:
+    """The token's row if it is known, not expired (real time) and not revoked, and its user active."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or row.expires_at <= now() or not row.user.active:
+    if row is None or row.expires_at <= now_wall() or not row.user.active \
+            or row.credential_version != row.user.credential_version:
         return None
-    return row.user
+    return row
+
+
+def revoke(user: User) -> None:
+    """Every token and session of the user issued before now stops working."""
+    user.credential_version = (user.credential_version or 1) + 1
 
 
 def _digest(token: str) -> str:

@@ -1,8 +1,8 @@
 from flask_smorest import Blueprint
 
-from workflows.users import issue_token
+from workflows.users import issue_token, sign_in
 
-from ..auth import database
+from ..auth import client_address, database
 from .schemas import TokenOut, TokenRequest
 
 PREFIX = "/auth"
@@ -14,7 +14,10 @@ blp = Blueprint("auth", __name__, description="Bearer tokens for staff")
 @blp.response(201, TokenOut)
 def token(body):
     """Exchange a username and password for a bearer token (valid 12 hours)."""
+    db = database()
+    user = sign_in(db, body["username"], body["password"], client_address())
+
     def work(session):
-        raw, row = issue_token(session, body["username"], body["password"])
+        raw, row = issue_token(session, user)
         return {"token": raw, "expires_at": row.expires_at, "user": row.user}
-    return database().transaction(work)
+    return db.transaction(work)

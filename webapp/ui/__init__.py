@@ -8,6 +8,7 @@ submission does not act twice.
 from __future__ import annotations
 
 from flask import Flask, g, request
+from flask import session as session_cookie
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -28,6 +29,7 @@ class StaffUser:
         self.id, self.username, self.role = user.id, user.username, user.role
         self.department, self.display_name = user.department, user.display_name
         self.is_authenticated, self.is_active, self.is_anonymous = True, user.active, False
+        self.credential_version = user.credential_version
 
     def get_id(self) -> str:
         return str(self.id)
@@ -56,7 +58,10 @@ def register(app: Flask, csrf: CSRFProtect) -> None:
         db = app.extensions["onewindow.db"]
         with db.read() as session:
             user = session.get(User, int(user_id)) if user_id.isdigit() else None
-            return StaffUser(user) if user is not None and user.active else None
+            # the session is the user's as long as no reset, logout, disable or role change came since
+            if user is None or not user.active or session_cookie.get("cv") != user.credential_version:
+                return None
+            return StaffUser(user)
 
     @app.before_request
     def _remember_language():

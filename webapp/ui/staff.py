@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, request, send_file, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import or_, select
-from werkzeug.security import check_password_hash
 
-from workflows import alerts, attachments, cases, diagram, engine, sla, window
+from workflows import alerts, attachments, cases, diagram, engine, sla, users, window
 from workflows.catalogue import catalogue
 from workflows.errors import DomainError, Forbidden, InvalidInput
 from workflows.models import Alert, Attachment, Case, User, WorkItem
 from workflows.processes import definition_for, latest_version
 
+from ..auth import TOKENS, client_address
 from ..security import local_path
 from .helpers import db, page, roles
 
@@ -24,27 +24,36 @@ bp = Blueprint("staff", __name__)
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         from . import StaffUser
 
         username = request.form.get("username", "").strip()
-        with db().read() as session:
-            user = session.scalar(select(User).where(User.username == username))
-            ok = user is not None and user.active and check_password_hash(user.password_hash,
-                                                                            request.form.get("password", ""))
-            if ok:
-                login_user(StaffUser(user))
-                # only local paths: never an open redirect
-                return redirect(local_path(request.args.get("next")) or url_for("staff.home"))
-        error = _("用户名或密码错误")
-    return page("login.html", 401 if error else 200, error=error)
+        try:
+            user = users.sign_in(db(), username, request.form.get("password", ""), client_address())
+        except users.TooManyAttempts as exc:
+            error, status = _("登录失败次数过多，请稍后再试或联系管理员解锁"), 429
+            log_retry = exc.details.get("retry_after")
+            if log_retry:
+                error = _("登录失败次数过多，请 %(s)d 秒后再试", s=log_retry)
+        except DomainError:
+            error, status = _("用户名或密码错误"), 401
+        else:
+            login_user(StaffUser(user))
+            session["cv"] = user.credential_version  # a later reset, logout or role change ends this session
+            # only local paths: never an open redirect
+            return redirect(local_path(request.args.get("next")) or url_for("staff.home"))
+    return page("login.html", status, error=error)
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    user_id = current_user.id
+    db().transaction(lambda s: users.revoke(s.get(User, user_id)))  # every older session and token ends
+    TOKENS.forget_user(user_id)
     logout_user()
+    session.clear()
     return redirect(url_for("public.home"))
 
 

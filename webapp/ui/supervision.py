@@ -18,6 +18,7 @@ from workflows.catalogue import ROLES, catalogue
 from workflows.errors import DomainError
 from workflows.models import Case, OfficeHoursRule, ProcessVersion
 
+from ..auth import TOKENS
 from .helpers import db, page, roles
 
 bp = Blueprint("supervision", __name__)
@@ -321,9 +322,12 @@ def admin_users():
             if op == "assign":
                 return staff_admin.assign(session, actor, username, form.get("role", ""),
                                           form.get("department") or None)
+            if op == "unlock":
+                return staff_admin.unlock(session, actor, username)
             raise DomainError("unknown operation")
         try:
-            db().transaction(work)
+            changed = db().transaction(work)
+            TOKENS.forget_user(changed.id)  # a revocation holds in this process at once
             flash(_("已保存"), "ok")
             return redirect(url_for("supervision.admin_users"))
         except DomainError as exc:
@@ -331,5 +335,6 @@ def admin_users():
     with db().read() as session:
         people = staff_admin.all_users(session)
         history = staff_admin.admin_history(session)
-    return page("admin_users.html", 400 if error else 200, people=people, history=history, error=error,
+        locked = staff_admin.locked_usernames(session)
+    return page("admin_users.html", 400 if error else 200, people=people, history=history, error=error, locked=locked,
                 roles=ROLES, departments=catalogue().departments)
