@@ -13,7 +13,7 @@ from workflows import settings
 from workflows.clock_store import sync_clock
 from workflows.db import Database
 
-from . import api, errors, health, security, ui
+from . import api, errors, health, policy, security, ui
 
 
 def _secret_key(db: Database) -> str:
@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None, database: Database | None =
     health.register(app)
     errors.register(app)
     security.register(app)
+    policy.register(app)
 
     if clock.manual:
         @app.before_request

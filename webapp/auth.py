@@ -11,13 +11,21 @@ from flask import current_app, g, request
 
 from timers.clock import wall_now
 from workflows.cases import Actor
-from workflows.errors import DomainError
+from workflows.errors import DomainError, Forbidden
 from workflows.users import valid_token
+
+from . import policy
 
 
 class Unauthorized(DomainError):
     code = "unauthorized"
     http_status = 401
+
+
+class RoleNotAllowed(Forbidden):
+    """The policy table (webapp/policy.py) does not give this route to the caller's role."""
+
+    code = "role_not_allowed"
 
 
 def database():
@@ -77,23 +85,35 @@ class TokenCache:
 TOKENS = TokenCache(float(os.environ.get("ONEWINDOW_AUTH_CACHE_SECONDS", "5")))
 
 
+def authenticate() -> Actor:
+    """The bearer token's staff member (g.actor), checked against the policy table for this route.
+    Called by the policy gate before anything else of the request (body validation included)."""
+    if getattr(g, "actor", None) is not None:
+        return g.actor
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/token to get one)")
+    token = token.strip()
+    actor = TOKENS.get(token)
+    if actor is None:
+        with database().read() as session:
+            row = valid_token(session, token)
+            if row is None:
+                raise Unauthorized("the token is unknown, expired or revoked")
+            actor = Actor(row.user.username, row.user.role, row.user.department)
+            TOKENS.put(token, actor, row.user.id, row.expires_at.timestamp())
+    if not policy.allowed(request.endpoint, actor.role):
+        raise RoleNotAllowed(f"a {actor.role} may not use this endpoint")
+    g.actor = actor
+    return actor
+
+
 def login_required(view):
+    """The view needs a staff member's bearer token (the policy gate has usually checked it already)."""
     @wraps(view)
     def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/token to get one)")
-        token = token.strip()
-        actor = TOKENS.get(token)
-        if actor is None:
-            with database().read() as session:
-                row = valid_token(session, token)
-                if row is None:
-                    raise Unauthorized("the token is unknown, expired or revoked")
-                actor = Actor(row.user.username, row.user.role, row.user.department)
-                TOKENS.put(token, actor, row.user.id, row.expires_at.timestamp())
-        g.actor = actor
+        authenticate()
         return view(*args, **kwargs)
 
     return wrapper

@@ -139,7 +139,7 @@ class EventOut(Schema):
 
 class CaseOut(Schema):
     case_no = fields.String()
-    query_code = fields.String()
+    query_code = fields.String(allow_none=True, metadata={"description": "the window and admins only"})
     status = fields.String()
     outcome = fields.String(allow_none=True)
     process = fields.String(attribute="process_key")

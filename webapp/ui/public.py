@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from workflows import applicant_portal, diagram
 from workflows.catalogue import catalogue
@@ -77,8 +78,18 @@ def progress(case_no: str):
     return page("progress.html", p=view, departments=department_names, scores=applicant_portal.SCORES)
 
 
+def _staff_refused(case_no: str):
+    """Staff signed in act as staff, never as the applicant (a query code seen at work is not theirs)."""
+    if current_user.is_authenticated:
+        flash(_("工作人员不能以申请人身份提交或评价，请退出登录后再操作"), "error")
+        return redirect(url_for("public.progress", case_no=case_no))
+    return None
+
+
 @bp.post("/track/<case_no>/supply")
 def supply(case_no: str):
+    if refused := _staff_refused(case_no):
+        return refused
     files = [(f.filename, f.stream) for f in request.files.getlist("files") if f and f.filename]
 
     def work(s):
@@ -93,6 +104,8 @@ def supply(case_no: str):
 
 @bp.post("/track/<case_no>/rate")
 def rate(case_no: str):
+    if refused := _staff_refused(case_no):
+        return refused
     raw = request.form.get("score", "")
 
     def work(s):

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import or_, select
 
-from workflows import alerts, attachments, cases, diagram, engine, sla, users, window
+from workflows import alerts, attachments, cases, diagram, engine, sla, users, visibility, window
 from workflows.catalogue import catalogue
 from workflows.errors import DomainError, Forbidden, InvalidInput
 from workflows.models import Alert, Attachment, Case, User, WorkItem
@@ -125,10 +125,11 @@ def intake(code: str):
 @roles("clerk", "reviewer", "supervisor")
 def receipt(case_no: str):
     with db().read() as session:
-        case = cases.get_case(session, case_no)
+        case = visibility.case_for(session, case_no, current_user.actor)
         view = cases.case_view(session, case)
         matter = catalogue().matters.get(case.matter_code)
-    return page("notice.html", case=case, view=view, matter=matter)
+    return page("notice.html", case=case, view=view, matter=matter,
+                query_code=case.query_code if visibility.sees_query_code(current_user.actor) else None)
 
 
 # --- worklists --------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ def search():
     status = request.args.get("status", "")
     rows = []
     with db().read() as session:
-        stmt = select(Case).order_by(Case.created_at.desc()).limit(100)
+        stmt = visibility.visible(select(Case).order_by(Case.created_at.desc()).limit(100), current_user.actor)
         if q:
             stmt = stmt.where(or_(Case.case_no == q.upper(), Case.applicant_name.contains(q),
                                   Case.applicant_id_no == q.upper()))
@@ -314,7 +315,7 @@ def search():
 @roles("clerk", "reviewer", "supervisor")
 def case_page(case_no: str):
     with db().read() as session:
-        case = cases.get_case(session, case_no)
+        case = visibility.case_for(session, case_no, current_user.actor)
         view = cases.case_view(session, case)
         definition = definition_for(case.process_version)
         workflow = engine.load(case.state, definition)
@@ -351,8 +352,8 @@ def _shown(fields, data: dict) -> list[tuple[str, str]]:
 def attachment(attachment_id: int):
     with db().read() as session:
         row = session.get(Attachment, attachment_id)
-        if row is None:
-            abort(404)
+        if row is None or not visibility.may_see(session, current_user.actor, session.get(Case, row.case_id)):
+            abort(404)  # another department's file answers as if there were none
     return send_file(attachments.path_of(row), mimetype=row.content_type, as_attachment=True,
                      download_name=row.original_name)
 

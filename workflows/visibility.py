@@ -1,0 +1,56 @@
+"""Which cases a member of staff may see.
+
+- Supervisors and admins see every case; clerks see the cases of their window (every case is received
+  at the window, so every case).
+- A reviewer sees a case while or after a step of it is or was in their department — not before, and
+  not a case that never reached them.
+- The query code (what lets an applicant act on the case) is shown to the window only: the clerk who
+  hands it over, and admins.
+
+A case a reviewer may not see answers as if it did not exist (no hint for enumerating case numbers).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from .cases import Actor, get_case
+from .errors import NotFound
+from .models import Case, WorkItem
+
+ALL_CASES = ("admin", "supervisor", "clerk")
+QUERY_CODE = ("admin", "clerk")
+
+
+def _reached(department: str | None):
+    return exists(select(WorkItem.id).where(WorkItem.case_id == Case.id, WorkItem.department == department))
+
+
+def may_see(session: Session, actor: Actor, case: Case) -> bool:
+    if actor.role in ALL_CASES:
+        return True
+    if actor.role != "reviewer" or not actor.department:
+        return False
+    return session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id,
+                                                    WorkItem.department == actor.department).limit(1)) is not None
+
+
+def visible(stmt, actor: Actor):
+    """A select of cases narrowed to those the actor may see."""
+    if actor.role in ALL_CASES:
+        return stmt
+    if actor.role != "reviewer" or not actor.department:
+        return stmt.where(Case.id.is_(None))
+    return stmt.where(_reached(actor.department))
+
+
+def case_for(session: Session, case_no: str, actor: Actor) -> Case:
+    case = get_case(session, case_no)
+    if not may_see(session, actor, case):
+        raise NotFound(f"no case {case_no}")
+    return case
+
+
+def sees_query_code(actor: Actor) -> bool:
+    return actor.role in QUERY_CODE
