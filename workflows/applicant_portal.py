@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from timers.clock import now
 
-from . import attachments, cases
-from .errors import Conflict, DomainError, InvalidInput
-from .models import Alert, Case, Pause, Rating, TrackAttempt
+from . import attachments, cases, throttle
+from .errors import Conflict, InvalidInput
+from .models import Alert, Case, Pause, Rating
 
 WINDOW = timedelta(minutes=15)
 MAX_FAILURES = int(os.environ.get("ONEWINDOW_TRACK_MAX_FAILURES", "10"))
@@ -27,23 +27,25 @@ FOLLOWUP_DAYS = int(os.environ.get("ONEWINDOW_FOLLOWUP_DAYS", "15"))
 SCORES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 
 
-class TooManyAttempts(DomainError):
-    code = "too_many_attempts"
-    http_status = 429
+TooManyAttempts = throttle.TooManyAttempts
+
+
+def _track_wait(failures: int) -> timedelta | None:
+    return WINDOW if failures >= MAX_FAILURES else None
 
 
 def open_case(session: Session, case_no: str, query_code: str, ip: str) -> Case | None:
-    """The case when number and code match, else None — with the attempt recorded either way, so the
-    caller commits it (a raised error would roll the record of a failed guess back)."""
-    since = now() - WINDOW
-    failures = session.scalar(select(func.count()).select_from(TrackAttempt).where(
-        TrackAttempt.ip == ip, TrackAttempt.at >= since, TrackAttempt.success.is_(False))) or 0
-    if failures >= MAX_FAILURES:
-        raise TooManyAttempts("too many wrong attempts; try again in 15 minutes")
-    case = session.scalar(select(Case).where(Case.case_no == (case_no or "").strip().upper()))
-    ok = case is not None and hmac.compare_digest(case.query_code, (query_code or "").strip().upper())
-    session.add(TrackAttempt(ip=ip[:64], at=now(), success=ok))
-    session.execute(delete(TrackAttempt).where(TrackAttempt.at < now() - timedelta(days=1)))
+    """The case when number and code match, else None. Attempts are counted per case number and client
+    address, atomically and before the code is compared (TooManyAttempts after ten wrong ones, for 15
+    minutes): a guesser is stopped without locking out everyone else at a shared kiosk or proxy. The
+    caller commits even when None comes back, so a failed guess stays counted."""
+    number = (case_no or "").strip().upper()[:40]
+    key = f"track:{number}|{(ip or '-')[:64]}"
+    throttle.take(session, key, _track_wait)
+    case = session.scalar(select(Case).where(Case.case_no == number))
+    ok = case is not None and hmac.compare_digest(case.query_code, (query_code or "").strip().upper()[:16])
+    if ok:
+        throttle.forgive(session, key)
     return case if ok else None
 
 

@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from timers.clock import now
@@ -19,6 +20,9 @@ from .errors import InvalidInput
 from .models import Attachment, Case
 
 MAX_BYTES = int(os.environ.get("ONEWINDOW_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+# per case, every upload counted (applicant's and staff's): a tracking code is not a licence to fill the disk
+CASE_MAX_FILES = int(os.environ.get("ONEWINDOW_UPLOAD_CASE_MAX_FILES", "30"))
+CASE_MAX_BYTES = int(os.environ.get("ONEWINDOW_UPLOAD_CASE_MAX_BYTES", str(50 * 1024 * 1024)))
 # recognised by content, not by the name's extension
 SIGNATURES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
@@ -45,6 +49,12 @@ def save(session: Session, case: Case, kind: str, filename: str, stream: BinaryI
     content_type = sniff(content[:16])
     if content_type is None:
         raise InvalidInput(f"{filename}: only PDF, PNG or JPEG files are accepted")
+    files, used = session.execute(select(func.count(), func.coalesce(func.sum(Attachment.size), 0))
+                                  .where(Attachment.case_id == case.id)).one()
+    if files + 1 > CASE_MAX_FILES or used + len(content) > CASE_MAX_BYTES:
+        raise InvalidInput(f"本件上传已达上限：每件最多 {CASE_MAX_FILES} 个文件、合计 "
+                           f"{CASE_MAX_BYTES // (1024 * 1024)} MB（已有 {files} 个，{used / 1024 / 1024:.1f} MB）；"
+                           "如需补充更多材料请联系窗口", fields={"files": "quota"})
     stored = secrets.token_hex(16)
     target = upload_dir() / stored
     target.write_bytes(content)

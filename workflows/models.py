@@ -394,18 +394,6 @@ class Attachment(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
 
 
-class TrackAttempt(Base):
-    """Applicant look-ups by address, for rate-limiting guesses at query codes."""
-
-    __tablename__ = "track_attempts"
-    __table_args__ = (Index("ix_track_attempts_ip_at", "ip", "at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    ip: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
-    success: Mapped[bool] = mapped_column(default=False)
-
-
 class DailyTally(Base):
     """One closed day's totals for the statistics, by kind and key; a month's report reads about
     thirty days of these instead of a month of cases and clocks. `hist` counts clocks by working

@@ -8,12 +8,13 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from timers.clock import wall_now as now_wall
 
+from . import throttle
 from .catalogue import ROLES, catalogue
 from .errors import Conflict, Forbidden, InvalidInput
 from .models import ApiToken, LoginThrottle, User
@@ -79,13 +80,7 @@ def _common_passwords(lists) -> frozenset[str]:
     return _common
 
 
-class TooManyAttempts(Forbidden):
-    """Sign-in refused for now: too many failures for this username or address."""
-
-    code = "too_many_attempts"
-    http_status = 429
-
-
+TooManyAttempts = throttle.TooManyAttempts
 _dummy_hash: str | None = None
 
 
@@ -111,46 +106,17 @@ def throttle_keys(username: str, client: str | None) -> list[str]:
 
 
 def _take_attempt(session: Session, keys: list[str]) -> None:
-    """Count this sign-in attempt for the username and the address before the password is checked,
-    atomically: an UPDATE that only goes through while the key is not waiting out a back-off (the row
-    stays locked until commit on PostgreSQL; SQLite writes one at a time), so concurrent guesses cannot
-    slip past the count. Refused: TooManyAttempts, and nothing is counted."""
-    from .db import insert_ignoring_duplicates
-
-    at = now_wall()
     for key in keys:
-        session.execute(insert_ignoring_duplicates(session, LoginThrottle, ["key"]).values(
-            key=key, failures=0, locked=False))
-        attempt = session.execute(
-            update(LoginThrottle).where(
-                LoginThrottle.key == key, LoginThrottle.locked.is_(False),
-                or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= at))
-            .values(failures=LoginThrottle.failures + 1, last_failure_at=at)
-            .returning(LoginThrottle.failures)).scalar()
-        if attempt is None:
-            row = session.get(LoginThrottle, key)
-            if row.locked:
-                raise TooManyAttempts("this account is locked after too many failed sign-ins; an admin can "
-                                      "unlock it")
-            seconds = max(1, int((row.locked_until - at).total_seconds()) + 1)
-            raise TooManyAttempts(f"too many failed sign-ins; try again in {seconds} s", retry_after=seconds)
-        values: dict = {}
-        wait = _wait_after(attempt)
-        if wait:  # the next attempt waits
-            values["locked_until"] = at + wait
-        if key.startswith("user:") and attempt >= LOCK_AFTER:
-            values["locked"] = True
-        if values:
-            session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(**values))
+        throttle.take(session, key, _wait_after, LOCK_AFTER if key.startswith("user:") else None,
+                      "this account is locked after too many failed sign-ins; an admin can unlock it")
 
 
 def _forgive(session: Session, keys: list[str]) -> None:
-    """The attempt succeeded: the username starts afresh, the address's count takes it back."""
+    """The username starts afresh; the address (shared by everyone behind it) takes the attempt back."""
     user_key, *address_keys = keys
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == user_key))
+    throttle.forgive(session, user_key)
     for key in address_keys:
-        session.execute(update(LoginThrottle).where(LoginThrottle.key == key, LoginThrottle.failures > 0)
-                        .values(failures=LoginThrottle.failures - 1))
+        throttle.forgive(session, key, entirely=False)
 
 
 def unlock(session: Session, username: str) -> bool:

@@ -1,4 +1,5 @@
-"""credentials: a per-user credential version (revocation) and login throttles
+"""credentials: a per-user credential version (revocation) and throttles (sign-in and tracking
+attempts counted per key; the per-address track_attempts log is gone)
 
 Revision ID: 0012
 Revises: 0011
@@ -27,9 +28,20 @@ def upgrade() -> None:
         sa.Column("locked", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_login_throttles"),
     )
+    op.drop_index("ix_track_attempts_ip_at", table_name="track_attempts")
+    op.drop_table("track_attempts")
 
 
 def downgrade() -> None:
+    op.create_table(
+        "track_attempts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ip", sa.String(64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("success", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_track_attempts"),
+    )
+    op.create_index("ix_track_attempts_ip_at", "track_attempts", ["ip", "at"])
     op.drop_table("login_throttles")
     with op.batch_alter_table("api_tokens") as batch_op:
         batch_op.drop_column("credential_version")

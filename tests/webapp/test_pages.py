@@ -163,9 +163,13 @@ def test_tracking_same_answer_for_wrong_code_and_unknown_case_and_rate_limit(app
         re.search(r'class="error"[^>]*>([^<]+)<', unknown.get_data(as_text=True)).group(1)
     # another applicant's case stays closed without its code
     assert visitor.get(f"/track/{case_no}").status_code == 404
-    for _ in range(8):
-        visitor.post_form("/track", case_no=case_no, query_code="BBBBBBBB")
+    for _ in range(9):  # ten wrong codes for this case from this address
+        assert visitor.post_form("/track", case_no=case_no, query_code="BBBBBBBB").status_code == 404
     assert visitor.post_form("/track", case_no=case_no, query_code=code).status_code == 429
+    # the limit is per case and address: another applicant's case at the same kiosk still opens
+    second_no, second_code = accept_case(app)
+    r = visitor.post_form("/track", case_no=second_no, query_code=second_code)
+    assert r.status_code == 302
     other = Browser(app)
     other.client.environ_base["REMOTE_ADDR"] = "10.9.9.9"
     r = other.post_form("/track", case_no=case_no, query_code=code.lower())
@@ -205,3 +209,28 @@ def test_english_on_request(app):
     assert "Track a case" in html and "Service guide" in html
     assert "Track a case" in visitor.get("/").get_data(as_text=True), "the choice is remembered"
     assert "进度查询" in Browser(app).get("/").get_data(as_text=True), "Chinese by default"
+
+
+def test_concurrent_tracking_guesses_are_all_counted(app):
+    """40 wrong codes at once for one case from one address: ten are tried, the rest refused."""
+    import threading
+
+    case_no, _ = accept_case(app)
+    page = Browser(app).client.get("/track").get_data(as_text=True)
+    barrier = threading.Barrier(40)
+    answers: list[int] = []
+
+    def guess():
+        client = app.test_client()
+        client.get("/track")
+        html = client.get("/track").get_data(as_text=True)
+        barrier.wait()
+        r = client.post("/track", data={**tokens(html), "case_no": case_no, "query_code": "CCCCCCCC"})
+        answers.append(r.status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert page and answers.count(404) == 10 and answers.count(429) == 30

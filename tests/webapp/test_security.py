@@ -91,3 +91,28 @@ def test_the_openapi_documents_the_real_error_body(client):
     error = spec["components"]["schemas"]["Error"] if "Error" in spec["components"]["schemas"] else \
         next(v for k, v in spec["components"]["schemas"].items() if k.startswith("Error"))
     assert set(error["properties"]) == {"error", "message", "fields"}
+
+
+def test_uploads_per_case_are_limited_with_a_clear_message(app, deployed, tmp_path, monkeypatch):
+    import io
+
+    from tests.webapp.test_pages import REQUIRED, intake_form
+    from workflows import attachments
+
+    monkeypatch.setenv("ONEWINDOW_UPLOAD_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setattr(attachments, "CASE_MAX_FILES", 2)
+    clerk = Browser(app, "clerk")
+    r = clerk.post_form("/intake/QYKB", **intake_form(action="supplement", received=REQUIRED[:-1],
+                                                        missing=[REQUIRED[-1]], reason="请补交"))
+    import re
+    notice = clerk.get(r.headers["Location"]).get_data(as_text=True)
+    case_no = re.search(r'id="case-no">([^<]+)<', notice).group(1)
+    code = re.search(r'id="query-code">([^<]+)<', notice).group(1)
+    applicant = Browser(app)
+    applicant.post_form("/track", case_no=case_no, query_code=code)
+    for n in range(3):
+        page = applicant.get(f"/track/{case_no}").get_data(as_text=True)
+        r = applicant.client.post(f"/track/{case_no}/supply", data={
+            **tokens(page), "files": (io.BytesIO(b"%PDF-1.4 " + bytes([65 + n])), "a.pdf")}, follow_redirects=True)
+    assert "本件上传已达上限" in r.get_data(as_text=True)
+    assert len(list((tmp_path / "uploads").iterdir())) == 2  # the refused file was not kept

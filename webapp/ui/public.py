@@ -12,6 +12,7 @@ from workflows.errors import DomainError
 from workflows.models import Case
 from workflows.processes import latest_version
 
+from ..auth import client_address
 from .helpers import db, page
 
 bp = Blueprint("public", __name__)
@@ -35,7 +36,7 @@ def guide(code: str):
 
 
 def _client_ip() -> str:
-    return request.remote_addr or "unknown"
+    return client_address() or "unknown"
 
 
 @bp.route("/track", methods=["GET", "POST"])
