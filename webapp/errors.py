@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
+from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from workflows.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidProcess, NotFound
 
 STATUS = {InvalidInput: 400, InvalidProcess: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
 
 
 def error_response(status: int, code: str, message: str, **extra):
@@ -46,6 +48,25 @@ def register(app: Flask) -> None:
         code = exc.name.lower().replace(" ", "_")
         return error_response(exc.code or 500, code, message, fields=fields)
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InternalError)
+    def _database_unavailable(exc: Exception):
+        """Unreachable, locked past the wait, read-only or out of disk: nothing was written (the
+        transaction rolled back), so the answer is "try again", and the next request opens fresh
+        connections (the pool's may be broken, or carry the old settings)."""
+        log.warning("database unavailable: %s", str(getattr(exc, "orig", exc))[:300])
+        database = app.extensions.get("onewindow.db")
+        if database is not None:
+            database.engine.dispose()
+        if _is_api():
+            response, status = error_response(
+                503, "unavailable", "the service cannot use its database right now; nothing was changed, "
+                                    "try again shortly")
+        else:
+            response, status = make_response(render_template("unavailable.html")), 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response, status
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
@@ -59,8 +80,6 @@ def _is_api() -> bool:
 
 
 def _page(status: int, message: str):
-    from flask import make_response
-
     return make_response(render_template("error.html", status=status, message=message)), status
 
 

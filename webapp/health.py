@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import func, select, text
 
 from timers.clock import now
-from workflows import incidents, tallies
+from workflows import incidents, settings, tallies
 from workflows.jobs import JOBS
 from workflows.models import Alert, Case, Setting, SlaClock
 
@@ -65,7 +65,14 @@ def healthz():
             ages = _heartbeats(session)
             open_incidents = incidents.open_count(session)
     except Exception as exc:  # the database is down: say so, with a 503
-        return jsonify({"database": f"error: {exc.__class__.__name__}"}), 503
+        db.engine.dispose()
+        return jsonify({"database": f"error: {exc.__class__.__name__}", "status": "database unreachable"}), 503
+    try:  # reads work; can it still write? (read-only, disk full, locked past the wait)
+        db.transaction(lambda session: settings.put(session, "healthz", {"at": now().isoformat()}), attempts=1)
+    except Exception as exc:  # noqa: BLE001 - any failure to write is the answer
+        db.engine.dispose()
+        return jsonify({"database": f"failing writes: {str(getattr(exc, 'orig', exc))[:200]}",
+                        "status": "database failing writes"}), 503
     # each job's heartbeat is written at the end of a run that succeeded
     jobs = {job: {"last_success_age_seconds": round(age, 1) if age is not None else None,
                   "ok": age is not None and age < STALE_AFTER_SECONDS} for job, age in ages.items()}

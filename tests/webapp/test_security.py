@@ -116,3 +116,47 @@ def test_uploads_per_case_are_limited_with_a_clear_message(app, deployed, tmp_pa
             **tokens(page), "files": (io.BytesIO(b"%PDF-1.4 " + bytes([65 + n])), "a.pdf")}, follow_redirects=True)
     assert "本件上传已达上限" in r.get_data(as_text=True)
     assert len(list((tmp_path / "uploads").iterdir())) == 2  # the refused file was not kept
+
+
+def test_an_unreachable_database_answers_503_and_a_chinese_page():
+    from webapp.app import create_app
+    from workflows.db import Database
+
+    gone = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 32, "WTF_CSRF_ENABLED": False}, database=gone)
+    client = app.test_client()
+    r = client.post("/api/v1/auth/token", json={"username": "clerk", "password": "whatever-it-is"})
+    assert r.status_code == 503 and r.headers["Retry-After"] and r.get_json()["error"] == "unavailable"
+    r = client.post("/login", data={"username": "clerk", "password": "whatever-it-is"})
+    assert r.status_code == 503 and "系统暂时无法处理，请稍后重试" in r.get_data(as_text=True)
+    r = client.get("/healthz")
+    assert r.status_code == 503 and r.get_json()["status"] == "database unreachable"
+
+
+def test_a_read_only_database_answers_503_writes_nothing_and_recovers_by_itself(api, deployed, db_url, client):
+    if not db_url.startswith("postgresql"):
+        import pytest
+        pytest.skip("a read-only database is made on PostgreSQL (root ignores file permissions on SQLite)")
+    from sqlalchemy import create_engine, func, select, text
+
+    from workflows.models import Case
+
+    api.token("clerk")
+    name = db_url.rsplit("/", 1)[1]
+    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    deployed.engine.dispose()
+    try:
+        r = api.post("/cases", "clerk", json={"process": "company_setup", "applicant": {
+            "type": "company", "name": "示例有限公司", "id_no": "91350100M000100Y43"}, "data": {}})
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.get_json()["status"] == "database failing writes"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
+        admin.dispose()
+    with deployed.read() as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 0
+    api.start("company_setup")  # resumed by itself: the failed requests dropped the read-only connections
