@@ -13,7 +13,7 @@ from workflows import settings
 from workflows.clock_store import sync_clock
 from workflows.db import Database
 
-from . import api, errors, health, policy, security, ui
+from . import api, errors, health, input_guard, policy, security, ui
 
 
 def _secret_key(db: Database) -> str:
@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None, database: Database | None =
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # a form left open at the window all morning still submits
     if config:
         app.config.update(config)
+    input_guard.register(app)  # before any blueprint: its converter bounds every <int:…> of their routes
     db = database or Database(app.config.get("DATABASE_URL"))
     app.extensions["onewindow.db"] = db
     if not app.config.get("SECRET_KEY"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from timers.clock import SHANGHAI, to_local
@@ -120,7 +122,7 @@ class WorkItemQueryArgs(Strict):
     state = fields.String(validate=validate.OneOf([*ITEM_STATES, "active"]))
     case_no = fields.String(validate=validate.Length(min=1, max=40))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
 
 class CompleteIn(Strict):
@@ -226,7 +228,7 @@ class AlertQueryArgs(Strict):
     acknowledged = fields.Boolean()
     case_no = fields.String(validate=validate.Length(min=1, max=40))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
 
 class IncidentOut(Schema):
@@ -312,9 +314,14 @@ class CalendarChangeOut(Schema):
     moved_clocks = fields.List(fields.Dict())
 
 
+# working-time maths spans the calendar's years, not the whole datetime range
+_CALENDAR_SPAN = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 12, 31, tzinfo=UTC),
+                                error="between 2000 and 2100")
+
+
 class DueArgs(Strict):
-    start = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
-    duration = fields.String(required=True)
+    start = fields.AwareDateTime(required=True, default_timezone=SHANGHAI, validate=_CALENDAR_SPAN)
+    duration = fields.String(required=True, validate=validate.Length(min=3, max=40))
 
 
 class DueOut(Schema):
@@ -324,8 +331,8 @@ class DueOut(Schema):
 
 
 class ElapsedArgs(Strict):
-    start = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
-    end = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
+    start = fields.AwareDateTime(required=True, default_timezone=SHANGHAI, validate=_CALENDAR_SPAN)
+    end = fields.AwareDateTime(required=True, default_timezone=SHANGHAI, validate=_CALENDAR_SPAN)
 
 
 class ElapsedOut(Schema):
