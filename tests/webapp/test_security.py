@@ -90,7 +90,7 @@ def test_the_openapi_documents_the_real_error_body(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     error = spec["components"]["schemas"]["Error"] if "Error" in spec["components"]["schemas"] else \
         next(v for k, v in spec["components"]["schemas"].items() if k.startswith("Error"))
-    assert set(error["properties"]) == {"error", "message", "fields"}
+    assert set(error["properties"]) == {"error", "message", "fields", "retry_after"}
 
 
 def test_uploads_per_case_are_limited_with_a_clear_message(app, deployed, tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ class ErrorOut(Schema):
                                                                   "forbidden, not_found, conflict, …"})
     message = fields.String(required=True, metadata={"description": "what went wrong, for a person"})
     fields_ = fields.Dict(data_key="fields", metadata={"description": "the fields at fault and why"})
+    retry_after = fields.Integer(metadata={"description": "seconds to wait (429, 503)"})
 
 
 class OneWindowApi(Api):
