@@ -160,3 +160,18 @@ def test_a_read_only_database_answers_503_writes_nothing_and_recovers_by_itself(
     with deployed.read() as s:
         assert s.scalar(select(func.count()).select_from(Case)) == 0
     api.start("company_setup")  # resumed by itself: the failed requests dropped the read-only connections
+
+
+def test_forwarded_addresses_are_believed_from_trusted_proxies_only(app, monkeypatch):
+    from webapp.auth import client_address
+
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "10.0.0.5"},
+                                  headers={"X-Forwarded-For": "198.51.100.1, 10.0.0.9"}):
+        assert client_address() == "10.0.0.5"  # no trusted proxy configured: the header is ignored
+    monkeypatch.setenv("ONEWINDOW_TRUSTED_PROXIES", "10.0.0.5,10.0.0.9")
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "10.0.0.5"},
+                                  headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.1, 10.0.0.9"}):
+        assert client_address() == "198.51.100.1"  # the last hop no trusted proxy added itself
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "192.0.2.1"},
+                                  headers={"X-Forwarded-For": "198.51.100.1"}):
+        assert client_address() == "192.0.2.1"  # not from a trusted proxy
