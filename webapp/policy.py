@@ -72,6 +72,8 @@ POLICY: dict[str, frozenset[str]] = {
     "work_items.claim": STAFF,
     "work_items.release": STAFF,
     "work_items.complete": STAFF,
+    "work_items.return_item": STAFF,
+    "work_items.return_targets": STAFF,
     "alerts.list_alerts": STAFF,
     "alerts.acknowledge": STAFF,
     "incidents.list_incidents": ADMIN,

@@ -38,7 +38,7 @@ from .timer_events import shift_timers, use_calendar
 log = logging.getLogger(__name__)
 OPEN_STATES = ("open", "claimed")
 COUNT_CAP = 10_000
-ITEM_STATES = ("open", "claimed", "completed", "cancelled")
+ITEM_STATES = ("open", "claimed", "completed", "cancelled", "returned")
 QUERY_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out over the phone
 
 
@@ -196,11 +196,12 @@ def _step_of(definition: ProcessDefinition, task) -> Step:
 def _sync_work_items(session: Session, case: Case, workflow, definition: ProcessDefinition,
                      at: datetime | None = None, *, ready: list | None = None,
                      open_items: list[WorkItem] | None = None, clocks: list[SlaClock] | None = None,
-                     budgets: dict[str, str | None] | None = None) -> list[WorkItem]:
+                     budgets: dict[str, str | None] | None = None, returned: str | None = None) -> list[WorkItem]:
     """Make the open work items of the case match the ready user tasks of its workflow.
 
     A step passes what it already holds (the ready tasks, the open items and active clocks it read
-    after locking the case) so nothing is walked or read twice."""
+    after locking the case) so nothing is walked or read twice. `returned` says the items withdrawn now
+    were withdrawn by a 退回 (their clocks stop as "returned")."""
     if open_items is None:
         open_items = list(session.scalars(
             select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES))))
@@ -224,39 +225,39 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
             item.state = "cancelled"
             item.completed_at = at
             withdrawn.add(task_id)
+            why = "case ended" if workflow.completed else f"returned: {returned}" if returned \
+                else "withdrawn by the process"
             _audit(session, case, SYSTEM, "work_item.cancelled", step=item.step, item=item,
                    before={"state": "open" if item.assignee is None else "claimed", "assignee": item.assignee},
-                   after={"state": "cancelled",
-                          "reason": "case ended" if workflow.completed else "withdrawn by the process"})
+                   after={"state": "cancelled", "reason": why})
     if created:
         session.add_all(created)
         session.flush()  # the new items' ids go into their clocks and alerts
     if withdrawn:
-        sla.stop_clocks(session, case.id, task_ids=withdrawn, cancelled=True, clocks=clocks, at=at)
+        sla.stop_clocks(session, case.id, task_ids=withdrawn, cancelled="returned" if returned else True,
+                        clocks=clocks, at=at)
     for item in created:
         if item.role == "supervisor":  # 督办 and follow-ups: the supervisors hear of them at once
             sla.escalation_alert(session, case, item, at)
         if item.budget:
             sla.start_clock(session, case, "step", item.budget, item.name, step=item.step, task_id=item.task_id,
                             item=item, department=item.department, at=at)
-    _sync_stage_clocks(session, case, workflow, definition, at, budgets)
+    _sync_stage_clocks(session, case, workflow, definition, at, budgets, returned)
     return created
 
 
 def _sync_stage_clocks(session: Session, case: Case, workflow, definition: ProcessDefinition, at,
-                       budgets: dict[str, str | None] | None = None) -> None:
+                       budgets: dict[str, str | None] | None = None, returned: str | None = None) -> None:
     if not any(step.kind == "stage" for step in definition.steps.values()):
         return
     running = {str(t.id): t for t in engine.running_stages(workflow, definition)}
     clocks = {c.task_id: c for c in session.scalars(select(SlaClock).where(
         SlaClock.case_id == case.id, SlaClock.scope == "stage", SlaClock.state.in_(sla.ACTIVE)))}
     for task_id, clock in clocks.items():
-        if task_id not in running:
-            sla.stop_clock(session, clock, at)
-    known = set(session.scalars(select(SlaClock.task_id).where(SlaClock.case_id == case.id,
-                                                               SlaClock.scope == "stage")))
+        if task_id not in running:  # done — or, after a 退回 to before it, abandoned
+            sla.stop_clock(session, clock, at, cancelled="returned" if returned else False)
     for task_id, task in running.items():
-        if task_id in known:
+        if task_id in clocks:  # running already (a stage run again after a 退回 gets a clock of its own)
             continue
         step = definition.steps[task.task_spec.bpmn_id]
         budget = budgets[task_id] if budgets is not None and task_id in budgets else \

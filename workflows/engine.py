@@ -94,6 +94,18 @@ def advance(workflow: BpmnWorkflow) -> None:
         workflow.do_engine_steps()
 
 
+def reset_to(workflow: BpmnWorkflow, task_id: UUID) -> None:
+    """The engine's own reset (a 退回): the task is ready again and what followed it is gone. Waiting
+    events (timers) of the removed branch are dropped from the event manager too — SpiffWorkflow 3.2
+    leaves them registered, and the next timer refresh would then touch a task without a parent."""
+    workflow.reset_from_task_id(task_id)
+    alive = set(workflow.tasks)
+    for subprocess in workflow.subprocesses.values():
+        alive |= set(subprocess.tasks)
+    for waiting_id in [t for t in workflow.event_manager.tasks if t not in alive]:
+        workflow.event_manager.tasks.pop(waiting_id, None)
+
+
 def dump(workflow: BpmnWorkflow) -> bytes:
     serializer = _serializer()
     serializer.registry._encoder_mode = True

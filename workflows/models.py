@@ -150,6 +150,8 @@ class WorkItem(Base):
     completed_by: Mapped[str | None] = mapped_column(String(100))
     # the step's own submission: parallel steps keep their fields apart (case.data holds the latest values)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # why the item is here or how it ended when that is not plain work: "退回：…" on a returned-to step
+    note: Mapped[str | None] = mapped_column(String(1000))
 
     case: Mapped[Case] = relationship()
 

@@ -49,6 +49,7 @@ class Step:
     budget: str | None
     budget_expr: str | None
     fields: tuple[Field, ...] = ()
+    return_to: tuple[str, ...] = ()  # the earlier steps a reviewer may return this one to (empty: any)
 
 
 @dataclass
@@ -132,8 +133,9 @@ def _step_for(task_spec, properties: dict[str, str], kind: str) -> Step:
         fields = tuple(fields_from_properties(properties))
     except ValueError as exc:
         raise _invalid(str(exc), element) from None
+    return_to = tuple(t.strip() for t in properties.get("return_to", "").split(",") if t.strip())
     return Step(element, task_spec.bpmn_name or element, kind, task_spec.lane, dept.code,
-                properties.get("role", dept.role), budget, budget_expr, fields)
+                properties.get("role", dept.role), budget, budget_expr, fields, return_to)
 
 
 def _check_scripts(spec: BpmnProcessSpec) -> None:

@@ -69,13 +69,15 @@ _STOP = (update(SlaClock.__table__).where(SlaClock.__table__.c.id == bindparam("
          .values(state=bindparam("new_state"), stopped_at=bindparam("at"), used_minutes=bindparam("used")))
 
 
-def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, cancelled: bool = False) -> None:
+def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, cancelled: bool | str = False) -> None:
+    """Stop a clock: met / met_late, or `cancelled` (True: "cancelled", or the state to record, e.g.
+    "returned" for a step sent back)."""
     at = at or now()
     paused = clock.state == "paused"
     if paused:
         _unpause(session, clock, at)
     if cancelled:
-        state = "cancelled"
+        state = cancelled if isinstance(cancelled, str) else "cancelled"
     else:
         late = clock.breached_at is not None or (clock.due_at is not None and at > clock.due_at)
         state = "met_late" if late else "met"
@@ -95,7 +97,7 @@ def stop_clock(session: Session, clock: SlaClock, at: datetime | None = None, ca
 
 
 def stop_clocks(session: Session, case_id: int, *, task_ids: set[str] | None = None, scope: str | None = None,
-                cancelled: bool = False, clocks: list[SlaClock] | None = None, at: datetime | None = None
+                cancelled: bool | str = False, clocks: list[SlaClock] | None = None, at: datetime | None = None
                 ) -> list[SlaClock]:
     """Stop the case's active clocks (only those of `task_ids` / `scope` when given) and return them.
     A caller that already read the case's active clocks passes them in."""

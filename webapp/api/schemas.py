@@ -106,6 +106,7 @@ class WorkItemOut(Schema):
     completed_at = LocalTime(allow_none=True)
     completed_by = fields.String(allow_none=True)
     data = fields.Dict(allow_none=True, metadata={"description": "what the step submitted (completed items)"})
+    note = fields.String(allow_none=True, metadata={"description": "why it is here (退回), or how it ended"})
 
 
 class WorkItemList(Schema):
@@ -127,6 +128,22 @@ class WorkItemQueryArgs(Strict):
 
 class CompleteIn(Strict):
     data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class ReturnIn(Strict):
+    to = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
+                       metadata={"description": "an earlier step's id, or \"window\" (default: the step before)"})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ReturnTargetOut(Schema):
+    step = fields.String()
+    name = fields.String()
+    completed_by = fields.String(allow_none=True)
+
+
+class ReturnTargetList(Schema):
+    targets = fields.List(fields.Nested(ReturnTargetOut))
 
 
 class EventOut(Schema):

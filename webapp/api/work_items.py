@@ -1,9 +1,9 @@
 from flask_smorest import Blueprint
 
-from workflows import cases
+from workflows import cases, operations
 
 from ..auth import current_actor, database, login_required
-from .schemas import CompleteIn, WorkItemList, WorkItemOut, WorkItemQueryArgs
+from .schemas import CompleteIn, ReturnIn, ReturnTargetList, WorkItemList, WorkItemOut, WorkItemQueryArgs
 
 PREFIX = "/work-items"
 blp = Blueprint("work_items", __name__, description="Work items: the ready steps of cases")
@@ -63,3 +63,25 @@ def complete(body, item_id: int):
     process's new state, work items, clocks and history are written in one transaction."""
     actor = current_actor()
     return cases.complete_step(database(), item_id, actor, body.get("data"))
+
+
+@blp.route("/<int:item_id>/return", methods=["POST"])
+@blp.arguments(ReturnIn)
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def return_item(body, item_id: int):
+    """退回: send the step back to an earlier one (the step before by default, "window" for the window's
+    受理审查, or a step of `GET …/return-targets`) with a reason. Answers the returned-to step's new item."""
+    return operations.return_to(database(), item_id, current_actor(), body.get("to"), body["reason"])
+
+
+@blp.route("/<int:item_id>/return-targets")
+@blp.response(200, ReturnTargetList)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def return_targets(item_id: int):
+    """The earlier steps this item may be returned to by the caller, nearest first."""
+    with database().read() as session:
+        cases.get_work_item(session, item_id, current_actor())  # the department's own items only
+        return {"targets": operations.targets(session, item_id, current_actor())}

@@ -1,0 +1,185 @@
+"""退回 on the seed processes and inside and across parallel branches, through the API (issue 12)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.webapp.test_seed_processes import accept
+from workflows.models import SlaClock, WorkItem
+from workflows.processes import deploy
+
+
+def _clocks(deployed, case_no) -> dict[tuple[str, str | None], list[str]]:
+    with deployed.read() as s:
+        found: dict[tuple[str, str | None], list[str]] = {}
+        for c in s.scalars(select(SlaClock).where(SlaClock.case_no == case_no).order_by(SlaClock.id)):
+            found.setdefault((c.scope, c.step), []).append(c.state)
+        return found
+
+
+def test_a_department_returns_company_setup_to_the_window(api, deployed):
+    case = api.start("company_setup")
+    case_no = case["case_no"]
+    accept(api, case_no)
+    items = api.open_items(case_no)
+    api.complete(items["seal"], "police", {"seal_no": "S-1"})
+    r = api.post(f"/work-items/{items['registration']['id']}/return", "samr", json={"to": "window"})
+    assert r.status_code == 400 and "reason" in r.get_json()["message"]  # a reason is required
+    targets = api.get(f"/work-items/{items['registration']['id']}/return-targets", as_user="samr").get_json()
+    assert [t["step"] for t in targets["targets"]] == ["accept"]
+    r = api.post(f"/work-items/{items['registration']['id']}/return", "samr",
+                 json={"to": "window", "reason": "经营范围表述不规范，请窗口补正"})
+    assert r.status_code == 200, r.get_json()
+    reopened = r.get_json()
+    assert (reopened["step"], reopened["state"], reopened["assignee"]) == ("accept", "claimed", "clerk")
+    assert "经营范围表述不规范" in reopened["note"]
+    detail = api.get(f"/cases/{case_no}").get_json()
+    assert [i["step"] for i in detail["open_items"]] == ["accept"]  # the open invoice step went with it
+    assert detail["status"] == "in_progress"
+    clocks = _clocks(deployed, case_no)
+    assert clocks[("step", "registration")] == ["returned"] and clocks[("step", "invoice")] == ["returned"]
+    assert clocks[("step", "seal")] == ["met"]  # done before the return: its record and clock stay
+    assert clocks[("case", None)] == ["running"]  # the case clock keeps running
+    actions = [e["action"] for e in detail["history"]]
+    assert "work_item.returned" in actions and actions.count("work_item.cancelled") == 1
+    # the window accepts again: the three departments work again, and the case finishes
+    api.complete(reopened, "clerk", {"decision": "accept"})
+    items = api.open_items(case_no)
+    assert sorted(items) == ["invoice", "registration", "seal"]
+    for step, user, data in (("registration", "samr", {"approval": "approve", "license_no": "L"}),
+                             ("seal", "police", {"seal_no": "S-2"}), ("invoice", "tax", {"taxpayer_no": "T"})):
+        api.complete(items[step], user, data)
+    api.complete(api.open_items(case_no)["deliver"], "clerk", {"delivery_method": "window"})
+    assert api.get(f"/cases/{case_no}").get_json()["status"] == "completed"
+    with deployed.read() as s:
+        from workflows.integrity import problems
+        assert list(problems(s)) == []
+
+
+def test_a_case_returned_again_and_again_loops_cleanly(api, deployed):
+    case = api.start("company_setup")
+    case_no = case["case_no"]
+    accept(api, case_no)
+    for round_ in range(5):
+        items = api.open_items(case_no)
+        r = api.post(f"/work-items/{items['invoice']['id']}/return", "tax", json={"reason": f"第{round_ + 1}次退回"})
+        assert r.status_code == 200, r.get_json()
+        api.complete(r.get_json(), "clerk", {"decision": "accept"})
+    assert sorted(api.open_items(case_no)) == ["invoice", "registration", "seal"]
+    with deployed.read() as s:
+        from workflows.integrity import problems
+        assert list(problems(s)) == []
+        assert s.scalar(select(WorkItem).where(WorkItem.case_no == case_no, WorkItem.step == "accept",
+                                               WorkItem.state.in_(("open", "claimed")))) is None
+
+
+def test_construction_permit_returned_across_a_stage(api, deployed):
+    case = api.start("construction_permit", {"project_type": "small_social", "project_name": "小型商业楼"})
+    case_no = case["case_no"]
+    accept(api, case_no)
+    items = api.open_items(case_no)
+    api.complete(items["ndrc_approval"], "ndrc", {"approval_no": "A1"})
+    api.complete(items["land_planning"], "nrp", {"permit_no": "P1"})
+    items = api.open_items(case_no)
+    assert sorted(items) == ["design_review", "planning_permit"]
+    api.complete(items["design_review"], "housing", {"review_no": "R1"})
+    # the planning permit goes back to stage 1's land planning: stage 1 runs again for that branch only
+    targets = [t["step"] for t in api.get(f"/work-items/{items['planning_permit']['id']}/return-targets",
+                                           as_user="nrp").get_json()["targets"]]
+    assert targets == ["land_planning", "ndrc_approval", "accept"]  # nearest first, stage 1 included
+    r = api.post(f"/work-items/{items['planning_permit']['id']}/return", "nrp",
+                 json={"to": "land_planning", "reason": "用地红线与规划条件不符"})
+    assert r.status_code == 200, r.get_json()
+    assert list(api.open_items(case_no)) == ["land_planning"]  # ndrc_approval's work stands
+    clocks = _clocks(deployed, case_no)
+    assert clocks[("stage", "stage2")] == ["returned"]
+    assert clocks[("stage", "stage1")] == ["met", "running"]  # stage 1 runs again, on a clock of its own
+    api.complete(r.get_json(), "nrp", {"permit_no": "P1-b"})
+    assert sorted(api.open_items(case_no)) == ["design_review", "planning_permit"]  # stage 2 from the start
+    with deployed.read() as s:
+        from workflows.integrity import problems
+        assert list(problems(s)) == []
+
+
+BRANCHES = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
+  <bpmn:process id="two_branches" name="two branches" isExecutable="true">
+    <bpmn:laneSet id="ls">
+      <bpmn:lane id="w" name="综合窗口">
+        <bpmn:flowNodeRef>s</bpmn:flowNodeRef><bpmn:flowNodeRef>accept</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>split</bpmn:flowNodeRef><bpmn:flowNodeRef>join</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>e</bpmn:flowNodeRef></bpmn:lane>
+      <bpmn:lane id="a" name="市场监督管理局">
+        <bpmn:flowNodeRef>a1</bpmn:flowNodeRef><bpmn:flowNodeRef>a2</bpmn:flowNodeRef>
+      </bpmn:lane>
+      <bpmn:lane id="b" name="税务局"><bpmn:flowNodeRef>b1</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="accept" name="受理审查"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:parallelGateway id="split"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>fa</bpmn:outgoing>
+      <bpmn:outgoing>fb</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:userTask id="a1" name="初审"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="budget" value="PT2H" /></spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>fa</bpmn:incoming><bpmn:outgoing>fa2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="a2" name="复审"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="budget" value="PT2H" /><spiffworkflow:property name="return_to" value="a1" />
+      </spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>fa2</bpmn:incoming><bpmn:outgoing>fa3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="b1" name="税务审核"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="budget" value="PT2H" /></spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>fb</bpmn:incoming><bpmn:outgoing>fb2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:parallelGateway id="join"><bpmn:incoming>fa3</bpmn:incoming><bpmn:incoming>fb2</bpmn:incoming>
+      <bpmn:outgoing>f9</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:endEvent id="e"><bpmn:incoming>f9</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="accept" />
+    <bpmn:sequenceFlow id="f2" sourceRef="accept" targetRef="split" />
+    <bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="a1" />
+    <bpmn:sequenceFlow id="fa2" sourceRef="a1" targetRef="a2" />
+    <bpmn:sequenceFlow id="fa3" sourceRef="a2" targetRef="join" />
+    <bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="b1" />
+    <bpmn:sequenceFlow id="fb2" sourceRef="b1" targetRef="join" />
+    <bpmn:sequenceFlow id="f9" sourceRef="join" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_returning_inside_one_branch_leaves_the_sibling_branch_alone(api, deployed):
+    deployed.transaction(lambda s: deploy(s, BRANCHES.encode(), "two_branches.bpmn"))
+    case_no = api.start("two_branches")["case_no"]
+    api.complete(api.open_items(case_no)["accept"], "clerk", {})
+    items = api.open_items(case_no)
+    api.complete(items["a1"], "samr", {})
+    items = api.open_items(case_no)
+    sibling = items["b1"]
+    # the BPMN lets 复审 go back to 初审 only (a reviewer cannot send it to the window)
+    r = api.post(f"/work-items/{items['a2']['id']}/return", "samr", json={"to": "window", "reason": "x"})
+    assert r.status_code == 400 and "a1" in r.get_json()["message"]
+    r = api.post(f"/work-items/{items['a2']['id']}/return", "samr", json={"reason": "初审意见不完整"})
+    assert r.status_code == 200 and r.get_json()["step"] == "a1"
+    items = api.open_items(case_no)
+    assert sorted(items) == ["a1", "b1"] and items["b1"]["id"] == sibling["id"]  # the sibling item is the same
+    clocks = _clocks(deployed, case_no)
+    assert clocks[("step", "b1")] == ["running"] and clocks[("step", "a2")] == ["returned"]
+    assert clocks[("step", "a1")] == ["met", "running"]
+    # a supervisor may pick any earlier step, past the BPMN's limit
+    api.complete(items["a1"], "samr", {})
+    a2 = api.open_items(case_no)["a2"]
+    r = api.post(f"/work-items/{a2['id']}/return", "supervisor", json={"to": "accept", "reason": "重新受理"})
+    assert r.status_code == 200 and r.get_json()["step"] == "accept"
+    assert list(api.open_items(case_no)) == ["accept"]
+    assert _clocks(deployed, case_no)[("step", "b1")] == ["returned"]
+
+
+def test_returns_refused_when_the_item_cannot_be_returned(api):
+    case = api.start("company_setup")
+    items = api.open_items(case["case_no"])
+    r = api.post(f"/work-items/{items['accept']['id']}/return", "clerk", json={"reason": "x"})
+    assert r.status_code == 409 and "no earlier step" in r.get_json()["message"]
+    accept(api, case["case_no"])
+    items = api.open_items(case["case_no"])
+    r = api.post(f"/work-items/{items['seal']['id']}/return", "samr", json={"reason": "x"})
+    assert r.status_code == 403  # another department's item
+    r = api.post(f"/work-items/{items['seal']['id']}/return", "police", json={"to": "invoice", "reason": "x"})
+    assert r.status_code == 400  # a sibling branch is not an earlier step

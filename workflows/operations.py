@@ -1,0 +1,227 @@
+"""Approval work off the happy path: 退回 (return a step to an earlier one).
+
+Like a completion, a return is worked out with no lock held (the engine's own reset, the budgets of what
+opens again) and then written in a short transaction that checks the case's revision.
+
+Semantics (docs/operations.md):
+- the target is an earlier user step on the way to this one — the step before it by default, the
+  window's 受理审查 with "window", or any earlier step a supervisor or admin picks (a step's BPMN
+  `return_to` property limits what its own reviewers may pick);
+- SpiffWorkflow's `reset_from_task_id` re-opens the target and removes what followed it: returning
+  inside one branch of a parallel stage re-runs that branch only (its siblings keep their work and
+  clocks); returning to a step before the split cancels the open sibling items (their submissions stay
+  in the step records and the history) and the stage runs again after the target;
+- the returned-to step gets a new work item, claimed by whoever completed it before if they still can
+  (else open to the department), with the reason as its note; the clocks of the returning and cancelled
+  items stop as "returned"; the case clock keeps running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from timers.clock import now
+
+from . import engine, sla
+from .cases import (
+    _ACTIVE_CLOCKS,
+    _ITEMS_OF_STEP,
+    _LOCK_CASE_OF_ITEM,
+    _READ_CASE_OF_ITEM,
+    OPEN_STATES,
+    Actor,
+    CaseChanged,
+    _audit,
+    _may_work,
+    _settle,
+    budgets_for,
+    run_engine,
+    version_of,
+)
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .models import User, WorkItem
+from .processes import ProcessDefinition, definition_for
+
+WINDOW = "window"
+
+
+@dataclass
+class Target:
+    step: str
+    name: str
+    task_id: str
+    completed_by: str | None
+
+
+def _earlier_steps(workflow, task, definition: ProcessDefinition) -> list:
+    """The completed user steps on the way to `task`, nearest first: its ancestors, out of a stage's
+    sub-process into the main process, and the steps inside the completed stages it came through."""
+    found, seen = [], set()
+
+    def take(candidate) -> None:
+        spec = candidate.task_spec
+        step = definition.steps.get(getattr(spec, "bpmn_id", None) or "")
+        if step is not None and step.kind == "task" and candidate.state == TaskState.COMPLETED \
+                and spec.bpmn_id not in seen:
+            found.append(candidate)
+            seen.add(spec.bpmn_id)
+
+    current = task.parent
+    while current is not None:
+        take(current)
+        stage = workflow.subprocesses.get(current.id) if current.state == TaskState.COMPLETED else None
+        if stage is not None:  # a completed stage before this one: its steps, last finished first
+            for inner in sorted(stage.get_tasks(state=TaskState.COMPLETED), key=lambda t: -t.last_state_change):
+                take(inner)
+        parent = current.parent
+        if parent is None and current.workflow.parent_task_id is not None:  # out of a stage's sub-process
+            parent = workflow.get_task_from_id(current.workflow.parent_task_id)
+        current = parent
+    return found
+
+
+def _may_return(actor: Actor, item: WorkItem) -> None:
+    if actor.role in ("admin", "supervisor"):
+        return
+    _may_work(actor, item)
+    if item.state == "claimed" and item.assignee != actor.username:
+        raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
+
+
+def targets(session: Session, item_id: int, actor: Actor) -> list[Target]:
+    """Where this item may be returned to by this actor, nearest first."""
+    row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, item = row
+    definition = definition_for(version_of(session, case))
+    workflow = engine.load(case.state, definition)
+    task = workflow.get_task_from_id(UUID(item.task_id))
+    if task is None:
+        return []
+    return _allowed(session, case, item, actor, definition, _earlier_steps(workflow, task, definition))
+
+
+def _allowed(session, case, item: WorkItem, actor: Actor, definition: ProcessDefinition, earlier: list
+             ) -> list[Target]:
+    limit = definition.steps[item.step].return_to
+    chosen = [t for t in earlier if actor.role in ("admin", "supervisor") or not limit
+              or t.task_spec.bpmn_id in limit]
+    done = {i.task_id: i.completed_by for i in session.scalars(select(WorkItem).where(
+        WorkItem.case_id == case.id, WorkItem.state == "completed"))}
+    return [Target(t.task_spec.bpmn_id, definition.steps[t.task_spec.bpmn_id].name, str(t.id), done.get(str(t.id)))
+            for t in chosen]
+
+
+@dataclass
+class PreparedReturn:
+    item_id: int
+    revision: int
+    target: Target
+    reason: str
+    workflow: Any
+    state: bytes
+    ready: list
+    budgets: dict[str, str | None]
+
+
+def prepare_return(session: Session, item_id: int, actor: Actor, to: Any, reason: Any) -> PreparedReturn:
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise InvalidInput("reason: say why the step goes back (at most 500 characters)",
+                           fields={"reason": "required"})
+    if to is not None and (not isinstance(to, str) or not to.strip() or len(to) > 100):
+        raise InvalidInput("to: an earlier step, or \"window\"", fields={"to": "invalid"})
+    row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, item = row
+    _may_return(actor, item)
+    if item.state not in OPEN_STATES:
+        raise Conflict(f"work item {item_id} is {item.state}; only an open step is returned")
+    if case.status == "paused":
+        raise Conflict(f"case {case.case_no} is paused; resume it before returning a step")
+    definition = definition_for(version_of(session, case))
+    workflow = engine.load(case.state, definition)
+    task = workflow.get_task_from_id(UUID(item.task_id))
+    if task is None or task.state != TaskState.READY:
+        raise Conflict(f"work item {item_id} is no longer ready in the process")
+    earlier = _earlier_steps(workflow, task, definition)
+    allowed = _allowed(session, case, item, actor, definition, earlier)
+    if not earlier:
+        raise Conflict(f"step {item.step} has no earlier step to return to")
+    if to is None:
+        target = allowed[0] if allowed else None
+    elif to == WINDOW:
+        target = next((t for t in allowed if definition.steps[t.step].department == WINDOW), None)
+    else:
+        target = next((t for t in allowed if t.step == to), None)
+    if target is None:
+        names = "、".join(f"{t.step}（{t.name}）" for t in allowed) or "none"
+        raise InvalidInput(f"to: step {item.step} may be returned to {names}", fields={"to": "not allowed"})
+
+    def reset():
+        engine.reset_to(workflow, UUID(target.task_id))
+        return workflow
+
+    _, state = run_engine(sla.working_calendar(session), reset, f"back to step {target.step}")
+    ready = engine.ready_user_tasks(workflow)
+    return PreparedReturn(item_id, case.revision, target, reason.strip(), workflow, state, ready,
+                          budgets_for(workflow, definition, ready))
+
+
+def apply_return(session: Session, prepared: PreparedReturn, actor: Actor) -> WorkItem:
+    """Write a prepared return; the new item of the returned-to step comes back."""
+    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True),
+                          {"item_id": prepared.item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {prepared.item_id}")
+    case, _ = row
+    if case.revision != prepared.revision:
+        raise CaseChanged(case.case_no)
+    items = session.scalars(_ITEMS_OF_STEP, {"case_id": case.id, "item_id": prepared.item_id}).all()
+    item = next(i for i in items if i.id == prepared.item_id)
+    _may_return(actor, item)
+    clocks = list(session.scalars(_ACTIVE_CLOCKS, {"case_id": case.id}))
+    definition = definition_for(version_of(session, case))
+    at = now()
+    before = {"status": case.status, "state": item.state, "assignee": item.assignee,
+              "open_steps": sorted(i.step for i in items if i.state in OPEN_STATES)}
+    target = prepared.target
+    item.state, item.completed_at, item.completed_by = "returned", at, actor.username
+    item.note = f"退回至「{target.name}」：{prepared.reason}"[:1000]
+    sla.stop_clocks(session, case.id, task_ids={item.task_id}, cancelled="returned", clocks=clocks, at=at)
+    others = [i for i in items if i.id != item.id]
+    created = _settle(session, case, prepared.workflow, definition, at, ready=prepared.ready, open_items=others,
+                      clocks=clocks, budgets=prepared.budgets, state=prepared.state, returned=prepared.reason)
+    reopened = next((i for i in created if i.task_id == target.task_id), None)
+    if reopened is None:
+        raise Conflict(f"step {target.step} did not open again")  # the engine disagrees: nothing is written
+    reopened.note = f"被「{item.name}」退回：{prepared.reason}"[:1000]
+    holder = session.scalar(select(User).where(User.username == target.completed_by)) if target.completed_by \
+        else None
+    if holder is not None and holder.active and holder.role == reopened.role and \
+            (holder.department == reopened.department or reopened.role == "supervisor"):
+        reopened.state, reopened.assignee, reopened.claimed_at = "claimed", holder.username, at
+    _audit(session, case, actor, "work_item.returned", step=item.step, item=item, before=before,
+           after={"to": target.step, "to_name": target.name, "reason": prepared.reason,
+                  "assignee": reopened.assignee,
+                  "open_steps": sorted(t.task_spec.bpmn_id for t in prepared.ready)})
+    return reopened
+
+
+def return_to(db, item_id: int, actor: Actor, to: Any, reason: Any, attempts: int = 5) -> WorkItem:
+    """退回: evaluated with no lock held, then written with the case's revision checked."""
+    for _ in range(attempts):
+        with db.read() as session:
+            prepared = prepare_return(session, item_id, actor, to, reason)
+        try:
+            return db.transaction(lambda session, p=prepared: apply_return(session, p, actor))
+        except CaseChanged:
+            continue
+    raise Conflict(f"work item {item_id}: the case kept changing while the return was saved; try again")
