@@ -43,6 +43,7 @@ POLICY: dict[str, frozenset[str]] = {
     "staff.case_page": STAFF,
     "staff.attachment": STAFF,
     "staff.work_item": STAFF,
+    "staff.return_item": STAFF,
     "staff.claim": STAFF,
     "staff.release": STAFF,
     "staff.pause": WORKERS,

@@ -183,3 +183,23 @@ def test_returns_refused_when_the_item_cannot_be_returned(api):
     assert r.status_code == 403  # another department's item
     r = api.post(f"/work-items/{items['seal']['id']}/return", "police", json={"to": "invoice", "reason": "x"})
     assert r.status_code == 400  # a sibling branch is not an earlier step
+
+
+def test_the_item_page_returns_a_step_with_its_reason(app, deployed):
+    from tests.webapp.test_pages import Browser, accept_case
+
+    case_no, _ = accept_case(app)
+    with deployed.read() as s:
+        item = s.scalar(select(WorkItem).where(WorkItem.case_no == case_no, WorkItem.step == "registration"))
+    samr = Browser(app, "samr")
+    page = samr.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "退回至" in page and "受理审查" in page
+    r = samr.post_form(f"/items/{item.id}", f"/items/{item.id}/return", to="accept", reason="名称需补正")
+    assert r.status_code == 302
+    clerk = Browser(app, "clerk")
+    with deployed.read() as s:
+        reopened = s.scalar(select(WorkItem).where(WorkItem.case_no == case_no, WorkItem.step == "accept",
+                                                   WorkItem.state == "claimed"))
+    assert "名称需补正" in clerk.get(f"/items/{reopened.id}").get_data(as_text=True)
+    empty = samr.post_form(f"/items/{item.id}", f"/items/{item.id}/return", to="accept", reason="")
+    assert empty.status_code == 302  # refused with a message: the item was returned already

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import or_, select
 
-from workflows import alerts, attachments, cases, diagram, engine, sla, users, visibility, window
+from workflows import alerts, attachments, cases, diagram, engine, operations, sla, users, visibility, window
 from workflows.catalogue import catalogue
 from workflows.errors import DomainError, Forbidden, InvalidInput
 from workflows.models import Alert, Attachment, Case, User, WorkItem
@@ -255,8 +255,24 @@ def work_item(item_id: int):
         item = session.get(WorkItem, item_id)
         case = session.get(Case, item.case_id)
         view = cases.case_view(session, case)
+        back = operations.targets(session, item_id, actor) if item.state in cases.OPEN_STATES else []
     return page("work_item.html", 400 if errors else 200, item=item, step=step, case=case, view=view,
-                errors=errors, form=request.form)
+                errors=errors, form=request.form, back=back)
+
+
+@bp.post("/items/<int:item_id>/return")
+@login_required
+def return_item(item_id: int):
+    """退回 from the item page: to the step chosen (the step before by default), with the reason."""
+    actor = current_user.actor
+    try:
+        reopened = operations.return_to(db(), item_id, actor, request.form.get("to") or None,
+                                        request.form.get("reason", ""))
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("staff.work_item", item_id=item_id))
+    flash(_("已退回至「%(step)s」", step=reopened.name), "ok")
+    return redirect(url_for("staff.case_page", case_no=reopened.case_no))
 
 
 @bp.post("/cases/<case_no>/pause")
