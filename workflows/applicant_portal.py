@@ -119,3 +119,15 @@ def rate(session: Session, case: Case, score: int, comment: str) -> Rating:
                                      "followup_days": FOLLOWUP_DAYS}, cases.SYSTEM)
         rating.followup_case_id = followup.id
     return rating
+
+
+def withdraw(session: Session, case: Case, reason: str) -> Case:
+    """撤回申请 on the progress page: the case ends as withdrawn (the window is told)."""
+    from . import window
+
+    window.end_case(session, case.case_no, reason[:500], cases.Actor("applicant", "applicant"), "withdrawn")
+    at = now()
+    session.add(Alert(dedupe_key=f"case:{case.id}:withdrawn", level="terminated", case_id=case.id,
+                      case_no=case.case_no, department="window", concerned=["department:window"],
+                      message=f"申请人已撤回申请：{case.case_no}", at=at, created_at=at))
+    return case

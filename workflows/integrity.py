@@ -35,6 +35,10 @@ def case_problems(session: Session, case: Case, items: list[WorkItem] | None = N
         audited = set(session.scalars(select(AuditEvent.work_item_id).where(
             AuditEvent.case_id == case.id, AuditEvent.action == "work_item.completed")))
     open_ids = {i.task_id for i in items if i.state in OPEN_STATES}
+    if case.status == "terminated":  # ended outside its process (终止, 撤回申请, 容缺 expiry): nothing stays open
+        if open_ids:
+            problems.append(f"{case.case_no}: terminated but work items {sorted(open_ids)} are open")
+        return problems
     if ready != open_ids:
         problems.append(f"{case.case_no}: ready tasks {sorted(ready)} but open work items {sorted(open_ids)}")
     for item in items:

@@ -225,3 +225,99 @@ def return_to(db, item_id: int, actor: Actor, to: Any, reason: Any, attempts: in
         except CaseChanged:
             continue
     raise Conflict(f"work item {item_id}: the case kept changing while the return was saved; try again")
+
+
+# --- 撤回 (拿回): whoever completed a step takes it back ---------------------------------------------
+
+@dataclass
+class PreparedWithdrawal:
+    item_id: int
+    revision: int
+    step: str
+    followers: list[int]
+    workflow: Any
+    state: bytes
+    ready: list
+    budgets: dict[str, str | None]
+
+
+def prepare_withdrawal(session: Session, item_id: int, actor: Actor) -> PreparedWithdrawal:
+    """Take back a completed step while no one has acted on what followed it: the items its completion
+    opened are all still open and unclaimed."""
+    row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, item = row
+    if item.state != "completed":
+        raise Conflict(f"work item {item_id} is {item.state}; only a completed step is taken back")
+    if item.completed_by != actor.username and actor.role != "admin":
+        raise Forbidden(f"only {item.completed_by}, who completed it, takes work item {item_id} back")
+    if case.status not in ("received", "in_progress"):
+        raise Conflict(f"case {case.case_no} is {case.status}; a step of it cannot be taken back")
+    after = list(session.scalars(select(WorkItem).where(WorkItem.case_id == case.id,
+                                                        WorkItem.created_at >= item.completed_at,
+                                                        WorkItem.id != item.id)))
+    acted = [i for i in after if i.state != "open"]
+    if acted:
+        first = acted[0]
+        who = f" by {first.assignee or first.completed_by}" if (first.assignee or first.completed_by) else ""
+        raise Conflict(f"step {first.name} that followed is already {first.state}{who}; it cannot be taken back")
+    definition = definition_for(version_of(session, case))
+    workflow = engine.load(case.state, definition)
+    task = workflow.get_task_from_id(UUID(item.task_id))
+    if task is None or task.state != TaskState.COMPLETED:
+        raise Conflict(f"work item {item_id} is no longer a completed step of the process")
+
+    def reset():
+        engine.reset_to(workflow, task.id)
+        return workflow
+
+    _, state = run_engine(sla.working_calendar(session), reset, f"back to step {item.step}")
+    ready = engine.ready_user_tasks(workflow)
+    still = {str(t.id) for t in ready}
+    if any(i.task_id in still for i in after):  # the process went on past a join: not this step's alone
+        raise Conflict(f"what followed step {item.step} does not depend on it alone; ask a supervisor to return it")
+    return PreparedWithdrawal(item_id, case.revision, item.step, [i.id for i in after], workflow, state, ready,
+                              budgets_for(workflow, definition, ready))
+
+
+def apply_withdrawal(session: Session, prepared: PreparedWithdrawal, actor: Actor) -> WorkItem:
+    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True),
+                          {"item_id": prepared.item_id}).first()
+    case, _ = row
+    if case.revision != prepared.revision:
+        raise CaseChanged(case.case_no)
+    items = session.scalars(_ITEMS_OF_STEP, {"case_id": case.id, "item_id": prepared.item_id}).all()
+    item = next(i for i in items if i.id == prepared.item_id)
+    if any(i.state != "open" for i in items if i.id in prepared.followers):
+        raise CaseChanged(case.case_no)  # someone took one up meanwhile: look again
+    clocks = list(session.scalars(_ACTIVE_CLOCKS, {"case_id": case.id}))
+    definition = definition_for(version_of(session, case))
+    at = now()
+    before = {"status": case.status, "open_steps": sorted(i.step for i in items if i.state in OPEN_STATES)}
+    open_items = [i for i in items if i.state in OPEN_STATES]
+    created = _settle(session, case, prepared.workflow, definition, at, ready=prepared.ready, open_items=open_items,
+                      clocks=clocks, budgets=prepared.budgets, state=prepared.state,
+                      returned=f"taken back by {actor.username}")
+    again = next((i for i in created if i.task_id == item.task_id), None)
+    if again is None:
+        raise Conflict(f"step {prepared.step} did not open again")
+    again.state, again.assignee, again.claimed_at = "claimed", item.completed_by, at
+    again.note = f"已撤回，由 {actor.username} 重新办理"
+    item.note = f"已被 {actor.username} 撤回"
+    _audit(session, case, actor, "work_item.withdrawn", step=item.step, item=item, before=before,
+           after={"step": item.step, "new_item": again.id, "cancelled": prepared.followers,
+                  "open_steps": sorted(t.task_spec.bpmn_id for t in prepared.ready)})
+    return again
+
+
+def withdraw(db, item_id: int, actor: Actor, attempts: int = 5) -> WorkItem:
+    """撤回: the completed step is its completer's again; what it had opened is cancelled."""
+    for _ in range(attempts):
+        with db.read() as session:
+            prepared = prepare_withdrawal(session, item_id, actor)
+        try:
+            return db.transaction(lambda session, p=prepared: apply_withdrawal(session, p, actor))
+        except CaseChanged:
+            continue
+    raise Conflict(f"work item {item_id}: the case kept changing while it was taken back; try again")

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from timers.clock import SHANGHAI, now
 
-from . import cases, sla
+from . import cases, engine, sla
 from .catalogue import catalogue
-from .errors import Conflict, InvalidInput, NotFound
-from .models import Alert, Case, FormSubmission, WorkItem
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .models import Alert, Case, FormSubmission, Pause, WorkItem
+from .processes import definition_for
 
 ACTIONS = ("accept", "refuse", "supplement", "tolerate")
 
@@ -161,24 +162,50 @@ def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accep
     return case
 
 
-def terminate(session: Session, case: Case, reason: str, actor: cases.Actor) -> None:
-    """End a case outside its process (容缺 materials never came): items withdrawn, clocks stopped."""
+def terminate(session: Session, case: Case, reason: str, actor: cases.Actor, outcome: str = "terminated") -> None:
+    """End a case outside its process — 终止 (容缺 materials never came, or a supervisor's decision) or the
+    applicant's 撤回申请 (outcome "withdrawn"): items cancelled, clocks stopped, the process cancelled."""
     at = now()
+    why = "application withdrawn" if outcome == "withdrawn" else "case terminated"
     for item in session.scalars(select(WorkItem).where(WorkItem.case_id == case.id,
                                                        WorkItem.state.in_(cases.OPEN_STATES))):
         before = {"state": item.state, "assignee": item.assignee}
         item.state, item.completed_at = "cancelled", at
         cases._audit(session, case, actor, "work_item.cancelled", step=item.step, item=item, before=before,
-                     after={"state": "cancelled", "reason": "case terminated"})
+                     after={"state": "cancelled", "reason": why})
     stopped = sla.stop_clocks(session, case.id, cancelled=True)
     if stopped:
         cases._audit(session, case, actor, "clocks.stopped", after={
-            "reason": "case terminated", "clocks": sorted(f"{c.scope}:{c.step or ''}" for c in stopped)})
+            "reason": why, "clocks": sorted(f"{c.scope}:{c.step or ''}" for c in stopped)})
+    # the process itself is cancelled too, so the case's state and its (no) open items agree
+    workflow = engine.load(case.state, definition_for(cases.version_of(session, case)))
+    workflow.cancel()
+    case.state = engine.dump(workflow)
     before = case.status
-    case.status, case.outcome, case.completed_at, case.updated_at = "terminated", "terminated", at, at
+    case.status, case.outcome, case.completed_at, case.updated_at = "terminated", outcome, at, at
     case.next_timer_at = case.supplement_due_at = None
-    cases._audit(session, case, actor, "case.terminated", before={"status": before},
-                 after={"status": "terminated", "reason": reason})
+    paused = session.scalar(select(Pause).where(Pause.case_id == case.id, Pause.ended_at.is_(None)))
+    if paused is not None:
+        paused.ended_at, paused.ended_by = at, actor.username
+    cases._audit(session, case, actor, "case.withdrawn" if outcome == "withdrawn" else "case.terminated",
+                 before={"status": before}, after={"status": "terminated", "outcome": outcome, "reason": reason})
+
+
+def end_case(session: Session, case_no: str, reason: Any, actor: cases.Actor, outcome: str = "terminated") -> Case:
+    """终止 by a supervisor or admin, or 撤回申请 taken at the window (outcome "withdrawn"), with a reason."""
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise InvalidInput("reason: required, at most 500 characters", fields={"reason": "required"})
+    if outcome == "terminated" and actor.role not in ("supervisor", "admin"):
+        raise Forbidden("a case is terminated by a supervisor or an admin")
+    if outcome == "withdrawn" and actor.role not in ("clerk", "admin", "applicant"):
+        raise Forbidden("an application is withdrawn by the applicant, at the window or on the progress page")
+    case = session.scalars(select(Case).where(Case.case_no == case_no).with_for_update()).first()
+    if case is None:
+        raise NotFound(f"no case {case_no}")
+    if case.status not in ("received", "in_progress", "paused"):
+        raise Conflict(f"case {case_no} is {case.status}; only a running case is ended")
+    terminate(session, case, reason.strip(), actor, outcome)
+    return case
 
 
 def tolerated_due(session: Session) -> list[tuple[int, str]]:

@@ -203,3 +203,66 @@ def test_the_item_page_returns_a_step_with_its_reason(app, deployed):
     assert "名称需补正" in clerk.get(f"/items/{reopened.id}").get_data(as_text=True)
     empty = samr.post_form(f"/items/{item.id}", f"/items/{item.id}/return", to="accept", reason="")
     assert empty.status_code == 302  # refused with a message: the item was returned already
+
+
+def test_whoever_completed_a_step_takes_it_back_while_nothing_that_followed_was_taken_up(api, deployed):
+    case_no = api.start("company_setup")["case_no"]
+    accept_item = api.open_items(case_no)["accept"]
+    api.complete(accept_item, "clerk", {"decision": "accept"})
+    assert api.post(f"/work-items/{accept_item['id']}/withdraw", "samr").status_code == 403  # not theirs
+    r = api.post(f"/work-items/{accept_item['id']}/withdraw", "clerk")
+    assert r.status_code == 200, r.get_json()
+    again = r.get_json()
+    assert (again["step"], again["state"], again["assignee"]) == ("accept", "claimed", "clerk")
+    assert list(api.open_items(case_no)) == ["accept"]  # the three departments' items are withdrawn
+    assert _clocks(deployed, case_no)[("step", "seal")] == ["returned"]
+    api.complete(again, "clerk", {"decision": "accept"})
+    items = api.open_items(case_no)
+    # a department took its step up: the window can no longer take the acceptance back
+    api.post(f"/work-items/{items['seal']['id']}/claim", "police")
+    done = next(i for i in api.get(f"/cases/{case_no}").get_json()["done_items"] if i["step"] == "accept"
+                and i["state"] == "completed" and i["id"] != accept_item["id"])
+    r = api.post(f"/work-items/{done['id']}/withdraw", "clerk")
+    assert r.status_code == 409 and "claimed" in r.get_json()["message"]
+    # a branch step is taken back by its completer while the others still work
+    api.complete(items["registration"], "samr", {"approval": "approve", "license_no": "L"})
+    r = api.post(f"/work-items/{items['registration']['id']}/withdraw", "samr")
+    assert r.status_code == 200 and r.get_json()["step"] == "registration"
+    assert sorted(api.open_items(case_no)) == ["invoice", "registration", "seal"]
+    with deployed.read() as s:
+        from workflows.integrity import problems
+        assert list(problems(s)) == []
+
+
+def test_a_supervisor_terminates_a_case_and_an_applicant_withdraws_one(api, app, deployed):
+    from tests.webapp.test_pages import Browser, accept_case, tokens
+
+    case_no = api.start("company_setup")["case_no"]
+    accept(api, case_no)
+    assert api.post(f"/cases/{case_no}/terminate", "clerk", json={"reason": "x"}).status_code == 403
+    assert api.post(f"/cases/{case_no}/terminate", "supervisor", json={}).status_code == 400
+    r = api.post(f"/cases/{case_no}/terminate", "supervisor", json={"reason": "申请人涉嫌虚假材料，移送核查"})
+    assert r.status_code == 200, r.get_json()
+    done = r.get_json()
+    assert (done["status"], done["outcome"], done["open_items"]) == ("terminated", "terminated", [])
+    assert {c["state"] for c in done["clocks"]} <= {"cancelled", "met", "met_late"}
+    assert api.post(f"/cases/{case_no}/terminate", "supervisor", json={"reason": "again"}).status_code == 409
+
+    # the applicant withdraws from the progress page, after confirming
+    second, code = accept_case(app)
+    applicant = Browser(app)
+    applicant.post_form("/track", case_no=second, query_code=code)
+    page = applicant.get(f"/track/{second}").get_data(as_text=True)
+    assert "撤回申请" in page
+    r = applicant.client.post(f"/track/{second}/withdraw", data={**tokens(page), "reason": "不再需要"},
+                              follow_redirects=True)
+    assert "请勾选确认" in r.get_data(as_text=True)
+    r = applicant.client.post(f"/track/{second}/withdraw", data={**tokens(page), "confirm": "yes"},
+                              follow_redirects=True)
+    assert "已撤回申请" in r.get_data(as_text=True)
+    detail = api.get(f"/cases/{second}").get_json()
+    assert (detail["status"], detail["outcome"]) == ("terminated", "withdrawn")
+    assert "case.withdrawn" in [e["action"] for e in detail["history"]]
+    with deployed.read() as s:
+        from workflows.integrity import problems
+        assert list(problems(s)) == []

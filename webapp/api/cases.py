@@ -1,9 +1,9 @@
 from flask_smorest import Blueprint
 
-from workflows import cases, visibility
+from workflows import cases, visibility, window
 
 from ..auth import current_actor, database, login_required
-from .schemas import CaseCreate, CaseDetail, PauseIn, PauseOut
+from .schemas import CaseCreate, CaseDetail, EndIn, PauseIn, PauseOut
 
 PREFIX = "/cases"
 blp = Blueprint("cases", __name__, description="Cases (办件)")
@@ -60,3 +60,32 @@ def resume(case_no: str):
     """End the pause; every clock's due time moves out by the working time the pause consumed."""
     actor = current_actor()
     return database().transaction(lambda s: cases.resume(s, case_no, actor))
+
+
+@blp.route("/<case_no>/terminate", methods=["POST"])
+@blp.arguments(EndIn)
+@blp.response(200, CaseDetail)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def terminate(body, case_no: str):
+    """终止 (supervisors, admins): the case ends as terminated; every open item is cancelled and every clock
+    stopped, each recorded."""
+    actor = current_actor()
+
+    def work(session):
+        return _detail(session, window.end_case(session, case_no, body["reason"], actor, "terminated"))
+    return database().transaction(work)
+
+
+@blp.route("/<case_no>/withdraw", methods=["POST"])
+@blp.arguments(EndIn)
+@blp.response(200, CaseDetail)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def withdraw(body, case_no: str):
+    """撤回申请 taken at the window: the applicant withdraws the application; the case ends as withdrawn."""
+    actor = current_actor()
+
+    def work(session):
+        return _detail(session, window.end_case(session, case_no, body["reason"], actor, "withdrawn"))
+    return database().transaction(work)

@@ -213,6 +213,10 @@ class PauseOut(Schema):
     working_minutes = fields.Integer(allow_none=True)
 
 
+class EndIn(Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
 class PauseIn(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(["supplement", "special"]))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))

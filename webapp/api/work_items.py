@@ -85,3 +85,13 @@ def return_targets(item_id: int):
     with database().read() as session:
         cases.get_work_item(session, item_id, current_actor())  # the department's own items only
         return {"targets": operations.targets(session, item_id, current_actor())}
+
+
+@blp.route("/<int:item_id>/withdraw", methods=["POST"])
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def withdraw(item_id: int):
+    """撤回 (拿回): whoever completed a step takes it back while what followed is still open and unclaimed;
+    those items are cancelled. Answers the step's new item, claimed by its completer."""
+    return operations.withdraw(database(), item_id, current_actor())

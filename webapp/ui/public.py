@@ -118,3 +118,24 @@ def rate(case_no: str):
     except DomainError as exc:
         flash(exc.message, "error")
     return redirect(url_for("public.progress", case_no=case_no))
+
+
+@bp.post("/track/<case_no>/withdraw")
+def withdraw(case_no: str):
+    """撤回申请 by the applicant: asked to confirm on the page, with a reason."""
+    if refused := _staff_refused(case_no):
+        return refused
+    if request.form.get("confirm") != "yes":
+        flash(_("请勾选确认后再撤回申请"), "error")
+        return redirect(url_for("public.progress", case_no=case_no))
+    reason = request.form.get("reason", "").strip() or _("申请人撤回申请")
+
+    def work(s):
+        case = _tracked_case(s, case_no)
+        return applicant_portal.withdraw(s, case, reason)
+    try:
+        db().transaction(work)
+        flash(_("申请已撤回，办件已终结"), "ok")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("public.progress", case_no=case_no))

@@ -294,6 +294,13 @@ def resume(case_no: str):
     return redirect(url_for("staff.case_page", case_no=case_no))
 
 
+@bp.post("/cases/<case_no>/terminate")
+@roles("supervisor")
+def terminate(case_no: str):
+    _act(lambda s: window.end_case(s, case_no, request.form.get("reason", ""), current_user.actor), _("办件已终止"))
+    return redirect(url_for("staff.case_page", case_no=case_no))
+
+
 @bp.post("/cases/<case_no>/confirm-supplement")
 @roles("clerk")
 def confirm_supplement(case_no: str):
