@@ -152,6 +152,7 @@ class WorkItem(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # why the item is here or how it ended when that is not plain work: "退回：…" on a returned-to step
     note: Mapped[str | None] = mapped_column(String(1000))
+    urged: Mapped[int] = mapped_column(Integer, default=0)  # 催办 received
 
     case: Mapped[Case] = relationship()
 

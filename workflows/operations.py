@@ -321,3 +321,75 @@ def withdraw(db, item_id: int, actor: Actor, attempts: int = 5) -> WorkItem:
         except CaseChanged:
             continue
     raise Conflict(f"work item {item_id}: the case kept changing while it was taken back; try again")
+
+
+# --- 转办 and 催办: no engine run, one short transaction each ----------------------------------------
+
+def _notice(session: Session, case, item: WorkItem, key: str, message: str, *, user: str | None = None,
+            level: str = "notice") -> None:
+    at = now()
+    sla.record_alerts(session, [dict(
+        dedupe_key=key[:100], level=level, case_id=case.id, case_no=case.case_no, step=item.step,
+        department=item.department, assignee=user, created_at=at, at=at, message=message[:500],
+        concerned=[f"user:{user}"] if user else [f"department:{item.department}"])])
+
+
+def transfer(session: Session, item_id: int, actor: Actor, to: Any, reason: Any) -> WorkItem:
+    """转办: the holder hands the item to a named colleague of the same department and role, with a
+    reason; both hear of it (an alert each), and the history says who, to whom and why."""
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise InvalidInput("reason: required, at most 500 characters", fields={"reason": "required"})
+    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, _ = row
+    item = session.get(WorkItem, item_id, populate_existing=True)
+    _may_return(actor, item)
+    if item.state not in OPEN_STATES:
+        raise Conflict(f"work item {item_id} is {item.state}")
+    colleague = session.scalar(select(User).where(User.username == to)) if isinstance(to, str) else None
+    if colleague is None or not colleague.active or colleague.role != item.role or \
+            (item.role != "supervisor" and colleague.department != item.department):
+        raise InvalidInput(f"to: {to!r} is not an active {item.role} of the {item.department} department",
+                           fields={"to": "not a colleague"})
+    if colleague.username == item.assignee:
+        raise Conflict(f"work item {item_id} is with {colleague.username} already")
+    before = {"state": item.state, "assignee": item.assignee}
+    at = now()
+    item.state, item.assignee, item.claimed_at = "claimed", colleague.username, at
+    item.note = f"{actor.username} 转办：{reason.strip()}"[:1000]
+    _notice(session, case, item, f"item:{item.id}:transfer:{at.timestamp()}:{colleague.username}",
+            f"转办：{case.case_no}「{item.name}」由 {actor.username} 转给您办理（{reason.strip()}）",
+            user=colleague.username)
+    if before["assignee"] and before["assignee"] != actor.username:
+        _notice(session, case, item, f"item:{item.id}:transfer:{at.timestamp()}:{before['assignee']}",
+                f"转办：{case.case_no}「{item.name}」已由 {actor.username} 转给 {colleague.username}",
+                user=before["assignee"])
+    _audit(session, case, actor, "work_item.transferred", step=item.step, item=item, before=before,
+           after={"state": "claimed", "assignee": colleague.username, "reason": reason.strip()})
+    return item
+
+
+def urge(session: Session, item_id: int, actor: Actor, message: Any) -> WorkItem:
+    """催办: the window or a supervisor urges an open item; its holder (or its department's queue) is told,
+    and the item counts it (shown on the item, the worklist and the board)."""
+    if actor.role not in ("clerk", "supervisor", "admin"):
+        raise Forbidden("the window or a supervisor urges a step")
+    text = (message or "").strip() if isinstance(message, str) else ""
+    if len(text) > 500:
+        raise InvalidInput("message: at most 500 characters", fields={"message": "too long"})
+    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, _ = row
+    item = session.get(WorkItem, item_id, populate_existing=True)
+    if item.state not in OPEN_STATES:
+        raise Conflict(f"work item {item_id} is {item.state}; only an open step is urged")
+    item.urged = (item.urged or 0) + 1
+    at = now()
+    _notice(session, case, item, f"item:{item.id}:urge:{item.urged}",
+            f"催办（第 {item.urged} 次）：{case.case_no}「{item.name}」" + (f"：{text}" if text else ""),
+            user=item.assignee, level="urge")
+    _audit(session, case, actor, "work_item.urged", step=item.step, item=item, before={"urged": item.urged - 1},
+           after={"urged": item.urged, "message": text, "at": at.isoformat()})
+    return item

@@ -266,3 +266,51 @@ def test_a_supervisor_terminates_a_case_and_an_applicant_withdraws_one(api, app,
     with deployed.read() as s:
         from workflows.integrity import problems
         assert list(problems(s)) == []
+
+
+def test_transfer_to_a_colleague_and_urging(api, deployed):
+    from workflows import users
+
+    deployed.transaction(lambda s: users.add_user(s, "samr2", "reviewer", "Another-samr-2026", "samr"))
+    case_no = api.start("company_setup")["case_no"]
+    accept(api, case_no)
+    item = api.open_items(case_no)["registration"]
+    api.post(f"/work-items/{item['id']}/claim", "samr")
+    r = api.post(f"/work-items/{item['id']}/transfer", "samr", json={"to": "police", "reason": "x"})
+    assert r.status_code == 400  # not a colleague of the department
+    r = api.post(f"/work-items/{item['id']}/transfer", "police", json={"to": "samr2", "reason": "x"})
+    assert r.status_code == 403
+    r = api.post(f"/work-items/{item['id']}/transfer", "samr", json={"to": "samr2", "reason": "休假，转同事办理"})
+    assert r.status_code == 200 and (r.get_json()["assignee"], r.get_json()["state"]) == ("samr2", "claimed")
+    alerts = api.get(f"/alerts?case_no={case_no}&level=notice").get_json()["alerts"]
+    assert any("转给您办理" in a["message"] and a["assignee"] == "samr2" for a in alerts)
+    # 催办: the window urges; the holder is told; the item counts it; a reviewer may not urge
+    assert api.post(f"/work-items/{item['id']}/urge", "police", json={}).status_code == 403
+    for _ in range(2):
+        r = api.post(f"/work-items/{item['id']}/urge", "clerk", json={"message": "申请人来电催问"})
+        assert r.status_code == 200
+    assert r.get_json()["urged"] == 2
+    urged = api.get(f"/alerts?case_no={case_no}&level=urge").get_json()["alerts"]
+    assert len(urged) == 2 and all(a["assignee"] == "samr2" for a in urged)
+    history = [e["action"] for e in api.get(f"/cases/{case_no}").get_json()["history"]]
+    assert "work_item.transferred" in history and history.count("work_item.urged") == 2
+
+
+def test_urging_and_transferring_from_the_pages(app, deployed):
+    from tests.webapp.test_pages import Browser, accept_case
+    from workflows import users
+
+    deployed.transaction(lambda s: users.add_user(s, "tax2", "reviewer", "Another-tax-2026", "tax"))
+    case_no, _ = accept_case(app)
+    with deployed.read() as s:
+        invoice = s.scalar(select(WorkItem).where(WorkItem.case_no == case_no, WorkItem.step == "invoice"))
+    clerk = Browser(app, "clerk")
+    assert clerk.post_form(f"/cases/{case_no}", f"/items/{invoice.id}/urge", message="申请人催问").status_code == 302
+    tax = Browser(app, "tax")
+    assert "催办 1 次" in tax.get("/worklist").get_data(as_text=True)
+    page = tax.get(f"/items/{invoice.id}").get_data(as_text=True)
+    assert "转办" in page and "tax2" in page
+    r = tax.post_form(f"/items/{invoice.id}", f"/items/{invoice.id}/transfer", to="tax2", reason="出差")
+    assert r.status_code == 302
+    with deployed.read() as s:
+        assert s.get(WorkItem, invoice.id).assignee == "tax2"

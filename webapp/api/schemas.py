@@ -107,6 +107,7 @@ class WorkItemOut(Schema):
     completed_by = fields.String(allow_none=True)
     data = fields.Dict(allow_none=True, metadata={"description": "what the step submitted (completed items)"})
     note = fields.String(allow_none=True, metadata={"description": "why it is here (退回), or how it ended"})
+    urged = fields.Integer(metadata={"description": "催办 received"})
 
 
 class WorkItemList(Schema):
@@ -134,6 +135,15 @@ class ReturnIn(Strict):
     to = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
                        metadata={"description": "an earlier step's id, or \"window\" (default: the step before)"})
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class TransferIn(Strict):
+    to = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class UrgeIn(Strict):
+    message = fields.String(load_default="", validate=validate.Length(max=500))
 
 
 class ReturnTargetOut(Schema):
@@ -245,7 +255,7 @@ class AlertList(Schema):
 
 class AlertQueryArgs(Strict):
     level = fields.String(validate=validate.OneOf(["warning", "breach", "calendar_missing", "escalation", "incident",
-                                                  "supplied", "terminated"]))
+                                                  "supplied", "terminated", "notice", "urge"]))
     acknowledged = fields.Boolean()
     case_no = fields.String(validate=validate.Length(min=1, max=40))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))

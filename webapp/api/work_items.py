@@ -3,7 +3,16 @@ from flask_smorest import Blueprint
 from workflows import cases, operations
 
 from ..auth import current_actor, database, login_required
-from .schemas import CompleteIn, ReturnIn, ReturnTargetList, WorkItemList, WorkItemOut, WorkItemQueryArgs
+from .schemas import (
+    CompleteIn,
+    ReturnIn,
+    ReturnTargetList,
+    TransferIn,
+    UrgeIn,
+    WorkItemList,
+    WorkItemOut,
+    WorkItemQueryArgs,
+)
 
 PREFIX = "/work-items"
 blp = Blueprint("work_items", __name__, description="Work items: the ready steps of cases")
@@ -95,3 +104,25 @@ def withdraw(item_id: int):
     """撤回 (拿回): whoever completed a step takes it back while what followed is still open and unclaimed;
     those items are cancelled. Answers the step's new item, claimed by its completer."""
     return operations.withdraw(database(), item_id, current_actor())
+
+
+@blp.route("/<int:item_id>/transfer", methods=["POST"])
+@blp.arguments(TransferIn)
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def transfer(body, item_id: int):
+    """转办: hand the item to a named colleague of the same department, with a reason; both are told."""
+    actor = current_actor()
+    return database().transaction(lambda s: operations.transfer(s, item_id, actor, body["to"], body["reason"]))
+
+
+@blp.route("/<int:item_id>/urge", methods=["POST"])
+@blp.arguments(UrgeIn)
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def urge(body, item_id: int):
+    """催办 (the window, supervisors): its holder or department is told; the item counts it."""
+    actor = current_actor()
+    return database().transaction(lambda s: operations.urge(s, item_id, actor, body.get("message")))

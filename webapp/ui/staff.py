@@ -256,8 +256,29 @@ def work_item(item_id: int):
         case = session.get(Case, item.case_id)
         view = cases.case_view(session, case)
         back = operations.targets(session, item_id, actor) if item.state in cases.OPEN_STATES else []
+        colleagues = session.scalars(select(User).where(
+            User.role == item.role, User.department == item.department, User.active.is_(True),
+            User.username != (item.assignee or actor.username)).order_by(User.username)).all() \
+            if item.state in cases.OPEN_STATES else []
     return page("work_item.html", 400 if errors else 200, item=item, step=step, case=case, view=view,
-                errors=errors, form=request.form, back=back)
+                errors=errors, form=request.form, back=back, colleagues=colleagues)
+
+
+@bp.post("/items/<int:item_id>/transfer")
+@login_required
+def transfer(item_id: int):
+    actor = current_user.actor
+    done = _act(lambda s: operations.transfer(s, item_id, actor, request.form.get("to"), request.form.get("reason")),
+                _("已转办"))
+    return redirect(url_for("staff.worklist") if done else url_for("staff.work_item", item_id=item_id))
+
+
+@bp.post("/items/<int:item_id>/urge")
+@login_required
+def urge(item_id: int):
+    actor = current_user.actor
+    done = _act(lambda s: operations.urge(s, item_id, actor, request.form.get("message", "")), _("已催办"))
+    return redirect(url_for("staff.case_page", case_no=done.case_no) if done else url_for("staff.worklist"))
 
 
 @bp.post("/items/<int:item_id>/return")
