@@ -499,7 +499,7 @@ def bench_startup(starts: int, busy: bool, json_path: str | None) -> None:
     result = run(starts, busy)
     click.echo(" ".join(f"{k}={v}" for k, v in result.items() if k != "failures"))
     for failure in result["failures"]:
-        click.echo(f"    failure: {failure}")
+        click.echo("    failure: " + failure.replace("\n", "\n    "))
     if json_path:
         benchmarks.dump(result, json_path, env)
     if result["failed"]:

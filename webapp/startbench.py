@@ -86,7 +86,7 @@ def start_and_stop(args: list[str] | str, instance: Path, stop_signal: int = sig
     if stopped >= stop_within:
         raise StartFailed(f"stopping took {stopped:.1f} s")
     if "Traceback" in "".join(lines):
-        raise StartFailed("".join(lines))
+        raise StartFailed("a traceback was printed:\n" + "".join(lines))
     return {"answered": answered, "stopped": stopped}
 
 
@@ -106,7 +106,8 @@ def run(starts: int, busy: bool) -> dict:
                     timings.append(start_and_stop(demo_command(), Path(scratch) / f"instance-{i}",
                                                   signal.SIGINT if i % 2 else signal.SIGTERM))
                 except StartFailed as exc:
-                    failures.append(str(exc)[:300])
+                    text = str(exc)
+                    failures.append(text if len(text) < 4000 else text[:1000] + "\n…\n" + text[-3000:])
     finally:
         for burner in burners:
             burner.kill()
