@@ -23,6 +23,7 @@ from workflows.jobs import JOBS, run_job
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = int(os.environ.get("ONEWINDOW_SWEEP_SECONDS", "30"))
 STOP_GRACE_SECONDS = 2.0
+STOPPING = threading.Event()  # set when the process is told to stop: a job cut short then is no fault
 
 
 def run_once(db: Database) -> dict[str, object]:
@@ -31,10 +32,15 @@ def run_once(db: Database) -> dict[str, object]:
 
 def _safe(name: str, db: Database):
     def run():
+        if STOPPING.is_set():
+            return
         try:
             run_job(db, name)
         except Exception:  # a failed run is retried at the next interval; the scheduler keeps going
-            log.exception("scheduler job %s failed", name)
+            if STOPPING.is_set():
+                log.info("scheduler job %s cut short by the stop; it runs again at the next start", name)
+            else:
+                log.exception("scheduler job %s failed", name)
     return run
 
 
@@ -48,6 +54,8 @@ def configure(scheduler, db: Database, interval: int = INTERVAL_SECONDS):
 def _catch_up(db: Database) -> None:
     # the interval trigger first fires one interval after start; catch up on the missed time now
     for name in JOBS:
+        if STOPPING.is_set():
+            return
         _safe(name, db)()
 
 
@@ -67,9 +75,10 @@ def run_blocking(db: Database, interval: int = INTERVAL_SECONDS, parent_pid: int
     while not stop.wait(0.5):
         if parent_pid and os.getppid() != parent_pid:
             break  # the server that started us is gone (even killed): do not run on as an orphan
-    scheduler.shutdown(wait=False)
+    STOPPING.set()
     finished = threading.Event()
-    threading.Thread(target=lambda: (db.dispose(), finished.set()), daemon=True).start()
+    # running jobs get a short grace to commit; a transaction still open then is rolled back by the database
+    threading.Thread(target=lambda: (scheduler.shutdown(wait=True), finished.set()), daemon=True).start()
     finished.wait(STOP_GRACE_SECONDS)
     sys.stdout.flush()
     sys.stderr.flush()
