@@ -39,8 +39,11 @@ class ClockTimes:
 
 
 def clock_times(cal: WorkingCalendar, started_at: datetime, duration: WorkingDuration, paused_minutes: int,
-                policy: WarningPolicy) -> ClockTimes:
-    """Raises CalendarMissing when a year on the way has no schedule."""
+                policy: WarningPolicy, extended_days: int = 0) -> ClockTimes:
+    """Raises CalendarMissing when a year on the way has no schedule. An approved 延期 of
+    `extended_days` working days moves both instants that many working days out: a day budget's due is
+    then close of business of the n-th working day after its due day, an hour budget's the same time
+    of day n working days later."""
     base_due = cal.due(started_at, duration)
     budget = cal.budget_minutes(started_at, duration)
     by_ratio = cal.add_minutes(started_at, math.ceil(budget * policy.used_ratio))
@@ -54,6 +57,15 @@ def clock_times(cal: WorkingCalendar, started_at: datetime, duration: WorkingDur
     if paused_minutes:
         base_due = cal.add_minutes(base_due, paused_minutes)
         warn = cal.add_minutes(warn, paused_minutes)
+    if extended_days:
+        if duration.days:
+            moved = cal.add_days(base_due, extended_days)
+            warn = cal.add_minutes(warn, cal.elapsed_minutes(base_due, moved))
+        else:
+            moved = cal.add_minutes(base_due, extended_days * cal.minutes_per_day(base_due.date()))
+            warn = cal.add_minutes(warn, extended_days * cal.minutes_per_day(base_due.date()))
+        base_due = moved
+        budget += extended_days * cal.minutes_per_day(base_due.date())
     return ClockTimes(base_due, warn, budget)
 
 

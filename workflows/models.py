@@ -289,6 +289,7 @@ class SlaClock(Base):
     state: Mapped[str] = mapped_column(String(12))  # running | warned | breached | paused | met | met_late
     paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     paused_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    extended_days: Mapped[int] = mapped_column(Integer, default=0)  # approved 延期, in working days
     warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -465,3 +466,24 @@ class LoginThrottle(Base):
     last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     locked: Mapped[bool] = mapped_column(default=False)  # until an admin lifts it
+
+
+class Extension(Base):
+    """A 延期 (行政许可法 art. 42): requested by the department working the case, decided by a supervisor."""
+
+    __tablename__ = "extensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_no: Mapped[str] = mapped_column(String(40))
+    working_days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    move_steps: Mapped[bool] = mapped_column(default=False)  # the open steps' clocks move too
+    state: Mapped[str] = mapped_column(String(20), default="requested")  # requested | approved | refused
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+    old_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    new_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -32,7 +32,8 @@ POLICY = WarningPolicy.from_env()
 def _place(cal: WorkingCalendar, clock: SlaClock) -> None:
     """Work out due and warning instants, or mark the calendar missing."""
     try:
-        times = clock_times(cal, clock.started_at, parse_duration(clock.budget), clock.paused_minutes, POLICY)
+        times = clock_times(cal, clock.started_at, parse_duration(clock.budget), clock.paused_minutes, POLICY,
+                            clock.extended_days or 0)
     except CalendarMissing as missing:
         clock.due_at = clock.warn_at = None
         clock.calendar_missing = missing.year

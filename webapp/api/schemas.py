@@ -206,6 +206,7 @@ class ClockOut(Schema):
     breached_at = LocalTime(attribute="clock.breached_at", allow_none=True)
     stopped_at = LocalTime(attribute="clock.stopped_at", allow_none=True)
     paused_minutes = fields.Integer(attribute="clock.paused_minutes")
+    extended_days = fields.Integer(attribute="clock.extended_days")
     calendar_missing = fields.Integer(attribute="clock.calendar_missing", allow_none=True)
     used_minutes = fields.Integer(allow_none=True)
     left_minutes = fields.Integer(allow_none=True)
@@ -221,6 +222,32 @@ class PauseOut(Schema):
     ended_at = LocalTime(allow_none=True)
     ended_by = fields.String(allow_none=True)
     working_minutes = fields.Integer(allow_none=True)
+
+
+class ExtensionIn(Strict):
+    working_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=365))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    move_steps = fields.Boolean(load_default=False)
+
+
+class DecisionIn(Strict):
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ExtensionOut(Schema):
+    id = fields.Integer()
+    case_no = fields.String()
+    working_days = fields.Integer()
+    reason = fields.String()
+    move_steps = fields.Boolean()
+    state = fields.String()
+    requested_by = fields.String()
+    requested_at = LocalTime()
+    decided_by = fields.String(allow_none=True)
+    decided_at = LocalTime(allow_none=True)
+    decision_note = fields.String(allow_none=True)
+    old_due_at = LocalTime(allow_none=True)
+    new_due_at = LocalTime(allow_none=True)
 
 
 class EndIn(Strict):

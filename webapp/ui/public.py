@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from workflows import applicant_portal, diagram
+from workflows import applicant_portal, diagram, extensions
 from workflows.catalogue import catalogue
 from workflows.errors import DomainError
 from workflows.models import Case
@@ -76,7 +76,9 @@ def progress(case_no: str):
         case = _tracked_case(s, case_no)
         view = applicant_portal.progress(s, case)
         department_names = {c: d.name for c, d in catalogue().departments.items()}
-    return page("progress.html", p=view, departments=department_names, scores=applicant_portal.SCORES)
+        granted = [e for e in extensions.of_case(s, case.id) if e.state == "approved"]
+    return page("progress.html", p=view, departments=department_names, scores=applicant_portal.SCORES,
+                extensions=granted)
 
 
 def _staff_refused(case_no: str):

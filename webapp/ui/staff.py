@@ -9,7 +9,19 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import or_, select
 
-from workflows import alerts, attachments, cases, diagram, engine, operations, sla, users, visibility, window
+from workflows import (
+    alerts,
+    attachments,
+    cases,
+    diagram,
+    engine,
+    extensions,
+    operations,
+    sla,
+    users,
+    visibility,
+    window,
+)
 from workflows.catalogue import catalogue
 from workflows.errors import DomainError, Forbidden, InvalidInput
 from workflows.models import Alert, Attachment, Case, User, WorkItem
@@ -315,6 +327,39 @@ def resume(case_no: str):
     return redirect(url_for("staff.case_page", case_no=case_no))
 
 
+@bp.post("/cases/<case_no>/extensions")
+@roles("clerk", "reviewer")
+def request_extension(case_no: str):
+    days = request.form.get("working_days", "")
+    _act(lambda s: extensions.request(s, case_no, current_user.actor, int(days) if days.isdigit() else 0,
+                                      request.form.get("reason", ""), request.form.get("move_steps") == "yes"),
+         _("延期申请已提交，待督查审批"))
+    return redirect(url_for("staff.case_page", case_no=case_no))
+
+
+@bp.post("/extensions/<int:extension_id>/<any(approve, refuse):decision>")
+@roles("supervisor")
+def decide_extension(extension_id: int, decision: str):
+    done = _act(lambda s: extensions.decide(s, extension_id, current_user.actor, decision == "approve",
+                                            request.form.get("note", "")),
+                _("已批准延期") if decision == "approve" else _("已不予延期"))
+    return redirect(url_for("staff.case_page", case_no=done.case_no) if done else url_for("staff.home"))
+
+
+@bp.route("/cases/<case_no>/extensions/<int:extension_id>/notice")
+@roles("clerk", "reviewer", "supervisor")
+def extension_notice(case_no: str, extension_id: int):
+    """延期告知书, printable: the applicant is told the new limit and why."""
+    with db().read() as session:
+        case = visibility.case_for(session, case_no, current_user.actor)
+        found = next((e for e in extensions.of_case(session, case.id)
+                      if e.id == extension_id and e.state == "approved"), None)
+        if found is None:
+            abort(404)
+        matter = catalogue().matters.get(case.matter_code)
+    return page("extension_notice.html", case=case, extension=found, matter=matter)
+
+
 @bp.post("/cases/<case_no>/terminate")
 @roles("supervisor")
 def terminate(case_no: str):
@@ -368,12 +413,13 @@ def case_page(case_no: str):
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
         alerts = session.scalars(select(Alert).where(Alert.case_id == case.id).order_by(Alert.at)).all()
         matter = catalogue().matters.get(case.matter_code)
+        granted = extensions.of_case(session, case.id)
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
     records = [(item, _shown(definition.steps[item.step].fields if item.step in definition.steps else (),
                              item.data or {})) for item in view["done_items"]]
     start_data = _shown(definition.start_fields, case.data)
     return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
-                steps=definition.steps, records=records, start_data=start_data)
+                steps=definition.steps, records=records, start_data=start_data, extensions=granted)
 
 
 def _shown(fields, data: dict) -> list[tuple[str, str]]:

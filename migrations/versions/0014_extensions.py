@@ -1,0 +1,45 @@
+"""extensions (延期): requests and decisions, and the working days a clock was extended by
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-11-22
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0014'
+down_revision = '0013'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sla_clocks") as batch_op:
+        batch_op.add_column(sa.Column("extended_days", sa.Integer(), nullable=False, server_default="0"))
+    op.create_table(
+        "extensions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("case_no", sa.String(40), nullable=False),
+        sa.Column("working_days", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(500), nullable=False),
+        sa.Column("move_steps", sa.Boolean(), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("requested_by", sa.String(100), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", sa.String(100), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("decision_note", sa.String(500), nullable=True),
+        sa.Column("old_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("new_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_extensions_case_id_cases"),
+        sa.PrimaryKeyConstraint("id", name="pk_extensions"),
+    )
+    op.create_index("ix_extensions_case_id", "extensions", ["case_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_extensions_case_id", table_name="extensions")
+    op.drop_table("extensions")
+    with op.batch_alter_table("sla_clocks") as batch_op:
+        batch_op.drop_column("extended_days")
