@@ -435,16 +435,20 @@ def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> Pre
     task = workflow.get_task_from_id(UUID(item.task_id))
     if task is None or task.state != TaskState.READY:
         raise Conflict(f"work item {item_id} is no longer ready in the process")
+    return _run_step(session, item_id, case.revision, workflow, task, clean, definition, item.step)
 
+
+def _run_step(session: Session, item_id: int, revision: int, workflow, task, clean: dict[str, Any],
+              definition: ProcessDefinition, step_id: str) -> PreparedStep:
+    """Run a ready task with its submission and the engine after it; what the write needs."""
     def work():
         task.set_data(**clean)
         task.run()
         return workflow
 
-    _, state = run_engine(sla.working_calendar(session), work, f"from step {item.step}")
+    _, state = run_engine(sla.working_calendar(session), work, f"from step {step_id}")
     ready = engine.ready_user_tasks(workflow)
-    return PreparedStep(item_id, case.revision, clean, workflow, state, ready,
-                        budgets_for(workflow, definition, ready))
+    return PreparedStep(item_id, revision, clean, workflow, state, ready, budgets_for(workflow, definition, ready))
 
 
 def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkItem:
@@ -496,15 +500,7 @@ def prepare_first_step(session: Session, start: PreparedStart, step_id: str, dat
     task = next((t for t in engine.ready_user_tasks(workflow) if t.task_spec.bpmn_id == step_id), None)
     if task is None:
         raise Conflict(f"the process does not begin with step {step_id}")
-
-    def work():
-        task.set_data(**clean)
-        task.run()
-        return workflow
-
-    _, state = run_engine(sla.working_calendar(session), work, f"from step {step_id}")
-    ready = engine.ready_user_tasks(workflow)
-    return PreparedStep(0, 0, clean, workflow, state, ready, budgets_for(workflow, definition, ready))
+    return _run_step(session, 0, 0, workflow, task, clean, definition, step_id)  # ids known once written
 
 
 def apply_first_step(session: Session, case: Case, step_id: str, prepared: PreparedStep, actor: Actor) -> WorkItem:
@@ -525,24 +521,31 @@ def complete(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIte
     return apply_step(session, prepare_step(session, item_id, actor, data), actor)
 
 
+def prepared_write(db, prepare, apply, what: str, attempts: int = 5):
+    """Evaluate with no lock held (`prepare(session)` in a read session), then write in a short transaction
+    (`apply(session, prepared)`, which checks the case's revision); if the case moved on in between,
+    evaluate again."""
+    for _ in range(attempts):
+        with db.read() as session:
+            prepared = prepare(session)
+        try:
+            return db.transaction(lambda session, p=prepared: apply(session, p))
+        except CaseChanged:
+            continue
+    raise Conflict(f"{what}: the case kept changing while this was saved; try again")
+
+
 def complete_step(db, item_id: int, actor: Actor, data: Any, attempts: int = 5, also=None) -> WorkItem:
-    """A step on its own: evaluated first without any lock, then written in a short transaction with
-    the case's revision checked; if another step of the case was written in between, evaluated again.
-    `also(session, item)` adds to the same write (a form's token, its uploads)."""
-    def write(session: Session) -> WorkItem:
+    """A step on its own, the API's and pages' way: prepared with no lock, written with the revision
+    check. `also(session, item)` adds to the same write (a form's token, its uploads)."""
+    def write(session: Session, prepared: PreparedStep) -> WorkItem:
         item = apply_step(session, prepared, actor)
         if also is not None:
             also(session, item)
         return item
 
-    for _ in range(attempts):
-        with db.read() as session:
-            prepared = prepare_step(session, item_id, actor, data)
-        try:
-            return db.transaction(write)
-        except CaseChanged:
-            continue
-    raise Conflict(f"work item {item_id}: the case kept changing while this step was saved; try again")
+    return prepared_write(db, lambda session: prepare_step(session, item_id, actor, data), write,
+                          f"work item {item_id}", attempts)
 
 
 def version_of(session: Session, case: Case):

@@ -41,6 +41,7 @@ from .cases import (
     _may_work,
     _settle,
     budgets_for,
+    prepared_write,
     run_engine,
     version_of,
 )
@@ -215,16 +216,10 @@ def apply_return(session: Session, prepared: PreparedReturn, actor: Actor) -> Wo
     return reopened
 
 
-def return_to(db, item_id: int, actor: Actor, to: Any, reason: Any, attempts: int = 5) -> WorkItem:
+def return_to(db, item_id: int, actor: Actor, to: Any, reason: Any) -> WorkItem:
     """退回: evaluated with no lock held, then written with the case's revision checked."""
-    for _ in range(attempts):
-        with db.read() as session:
-            prepared = prepare_return(session, item_id, actor, to, reason)
-        try:
-            return db.transaction(lambda session, p=prepared: apply_return(session, p, actor))
-        except CaseChanged:
-            continue
-    raise Conflict(f"work item {item_id}: the case kept changing while the return was saved; try again")
+    return prepared_write(db, lambda s: prepare_return(s, item_id, actor, to, reason),
+                          lambda s, p: apply_return(s, p, actor), f"work item {item_id}")
 
 
 # --- 撤回 (拿回): whoever completed a step takes it back ---------------------------------------------
@@ -311,16 +306,10 @@ def apply_withdrawal(session: Session, prepared: PreparedWithdrawal, actor: Acto
     return again
 
 
-def withdraw(db, item_id: int, actor: Actor, attempts: int = 5) -> WorkItem:
+def withdraw(db, item_id: int, actor: Actor) -> WorkItem:
     """撤回: the completed step is its completer's again; what it had opened is cancelled."""
-    for _ in range(attempts):
-        with db.read() as session:
-            prepared = prepare_withdrawal(session, item_id, actor)
-        try:
-            return db.transaction(lambda session, p=prepared: apply_withdrawal(session, p, actor))
-        except CaseChanged:
-            continue
-    raise Conflict(f"work item {item_id}: the case kept changing while it was taken back; try again")
+    return prepared_write(db, lambda s: prepare_withdrawal(s, item_id, actor),
+                          lambda s, p: apply_withdrawal(s, p, actor), f"work item {item_id}")
 
 
 # --- 转办 and 催办: no engine run, one short transaction each ----------------------------------------
