@@ -33,6 +33,8 @@ def working(minutes: int | None, budget: str | None = None) -> str:
 
 
 COLOURS = {"green": "正常", "yellow": "预警", "red": "超期", "grey": "已完成", "unknown": "日历缺失"}
+CLOCK_STATES = {"running": "计时中", "warned": "预警", "breached": "已超期", "paused": "暂停计时", "met": "按时办结",
+                "met_late": "超期办结", "cancelled": "已取消", "returned": "已退回"}
 STATUSES = {"received": "已收件", "in_progress": "办理中", "paused": "挂起", "completed": "已办结",
             "refused": "不予受理", "terminated": "已终止"}
 
@@ -47,6 +49,7 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["form_token"] = form_token
     app.jinja_env.globals["COLOURS"] = COLOURS
     app.jinja_env.globals["STATUSES"] = STATUSES
+    app.jinja_env.globals["CLOCK_STATES"] = CLOCK_STATES
     app.jinja_env.globals["department_name"] = department_name
 
 
