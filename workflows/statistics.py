@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from timers.durations import parse_duration
 
 from . import tallies
 from .catalogue import catalogue
-from .models import Case, Rating
+from .models import Case, Extension, Rating
 
 MINUTES_PER_DAY = 480  # "1 个工作日（8 个工作小时）"
 # the seeds' targets: promised limits ≥ 60 % shorter than statutory, actual time ≥ 30 % shorter than promised
@@ -99,6 +99,7 @@ class Report:
     bad: int
     appeals_upheld: int
     rectified: int
+    extended: int = 0  # cases whose limit was extended (延期 approved in the period)
 
     @property
     def satisfaction_rate(self) -> float | None:
@@ -189,7 +190,19 @@ def report(session: Session, start: date, end: date, process: str | None = None,
     results = _followup_results(session, start, end, internal, process, matter)
     return Report(start, end, dict(sorted(matters.items())), dict(sorted(departments.items())), dict(paused),
                   supplements, tolerated, ratings, satisfied, bad, results.count("appeal_upheld"),
-                  results.count("rectified"))
+                  results.count("rectified"), _extended(session, start, end, process, matter))
+
+
+def _extended(session: Session, start: date, end: date, process: str | None, matter: str | None) -> int:
+    """Cases whose limit was extended in the period (counted live: extensions are few)."""
+    lo, hi = tallies.bounds(start, end)
+    stmt = (select(func.count(func.distinct(Extension.case_id))).join(Case, Case.id == Extension.case_id)
+            .where(Extension.state == "approved", Extension.decided_at >= lo, Extension.decided_at < hi))
+    if process:
+        stmt = stmt.where(Case.process_key == process)
+    if matter:
+        stmt = stmt.where(Case.matter_code == matter)
+    return session.scalar(stmt) or 0
 
 
 def _followup_results(session: Session, start: date, end: date, internal: set[str], process: str | None,

@@ -87,3 +87,20 @@ def test_the_pages_ask_decide_print_and_tell_the_applicant(app, deployed, manual
     applicant = Browser(app)
     applicant.post_form("/track", case_no=case_no, query_code=code)
     assert "办理期限已依法延长 1 个工作日" in applicant.get(f"/track/{case_no}").get_data(as_text=True)
+
+
+def test_statistics_count_extended_cases(api, deployed, manual_clock):
+    from datetime import date
+
+    from workflows import statistics
+
+    deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 10, tzinfo=SHANGHAI), frozen=True))
+    case_no = api.start("company_setup")["case_no"]
+    accept(api, case_no)
+    with deployed.read() as s:
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31)).extended == 0
+    ext = api.post(f"/cases/{case_no}/extensions", "clerk", json={"working_days": 1, "reason": "z"}).get_json()
+    api.post(f"/extensions/{ext['id']}/approve", "supervisor", json={})
+    with deployed.read() as s:
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31)).extended == 1
+        assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31), process="construction_permit").extended == 0

@@ -137,6 +137,7 @@ def _table(r: statistics.Report) -> list[list]:
         rows.append(["paused_minutes", kind, "", "", "", "", "", "", minutes])
     rows += [["supplements", "", "", "", "", "", "", "", r.supplements],
              ["tolerated", "", "", "", "", "", "", "", r.tolerated],
+             ["extended", "", "", "", "", "", "", "", r.extended],
              ["ratings", "", "", "", "", "", "", "", r.ratings, pct(r.satisfaction_rate)],
              ["bad_ratings", "", "", "", "", "", "", "", r.bad],
              ["rectification", "", "", "", "", "", "", "", r.rectified, pct(r.rectification_rate)]]
