@@ -483,6 +483,22 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
         raise SystemExit(1)
 
 
+@bench.command("returns")
+@click.option("--rounds", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--samples", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "json_path", default=None)
+def bench_returns(rounds: int, samples: int, json_path: str | None) -> None:
+    """Company-setup cases returned ROUNDS times (退回 to the window, accepted again) against cases never
+    returned: the time of the steps after, and the stored state (target: within 1.3x)."""
+    from workflows import bench as benchmarks
+
+    database, env = _bench_setup()
+    result = benchmarks.run_returns(database, rounds, samples)
+    click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+    if json_path:
+        benchmarks.dump(result, json_path, env)
+
+
 @bench.command("startup")
 @click.option("--starts", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--busy", is_flag=True, help="with a CPU-burning process on every core")

@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select
 
 from timers.clock import SHANGHAI, now
 
-from . import board, cases, sla, statistics, tallies
+from . import board, calendar_store, cases, sla, statistics, tallies
 from .catalogue import catalogue
 from .db import Database
 from .models import Case, ProcessVersion, Rating, SlaClock, WorkItem
@@ -552,3 +552,53 @@ def run_scale_queries(db: Database, month: date, runs: int) -> list[Timing]:
                           round(pystats.median(due_runs), 2), round(due_runs[-1], 2), round(due_runs[-1], 2)))
     timings += measure_supervision(db, month, runs)
     return timings
+
+
+# --- a case returned again and again (issue 12) ---------------------------------------------------
+def _open_step(db: Database, case_id: int, step: str) -> WorkItem:
+    with db.read() as s:
+        return s.scalar(select(WorkItem).where(WorkItem.case_id == case_id, WorkItem.step == step,
+                                               WorkItem.state.in_(("open", "claimed"))))
+
+
+def _finish_timed(db: Database, case_id: int) -> tuple[list[float], int]:
+    """Work the three departments' steps and the delivery; their step times (ms) and the final state size."""
+    times = []
+    for step in ("registration", "seal", "invoice", "deliver"):
+        item = _open_step(db, case_id, step)
+        started = time.perf_counter()
+        cases.complete_step(db, item.id, REVIEWERS[step], STEP_DATA[step])
+        times.append((time.perf_counter() - started) * 1000)
+    with db.read() as s:
+        return times, len(s.get(Case, case_id).state)
+
+
+def run_returns(db: Database, rounds: int = 20, samples: int = 10) -> dict:
+    """Cases returned `rounds` times (the tax step back to the window, the window accepting again) against
+    cases never returned: the time of the steps after, and the stored state."""
+    from . import operations
+
+    db.transaction(lambda s: calendar_store.seed_official_years(s, "bench"))
+    plain_ms, returned_ms, plain_bytes, returned_bytes, return_ms = [], [], [], [], []
+    for _ in range(samples):
+        for returned in (False, True):
+            case = db.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, cases.SYSTEM))
+            accept = _open_step(db, case.id, "accept")
+            cases.complete_step(db, accept.id, REVIEWERS["accept"], STEP_DATA["accept"])
+            for _round in range(rounds if returned else 0):
+                invoice = _open_step(db, case.id, "invoice")
+                started = time.perf_counter()
+                operations.return_to(db, invoice.id, REVIEWERS["invoice"], "window", "bench")
+                return_ms.append((time.perf_counter() - started) * 1000)
+                accept = _open_step(db, case.id, "accept")
+                cases.complete_step(db, accept.id, REVIEWERS["accept"], STEP_DATA["accept"])
+            times, size = _finish_timed(db, case.id)
+            (returned_ms if returned else plain_ms).extend(times)
+            (returned_bytes if returned else plain_bytes).append(size)
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    return {"workload": "returns", "rounds": rounds, "samples": samples, "database": db.dialect,
+            "step_ms_never_returned": round(mean(plain_ms), 2), "step_ms_returned": round(mean(returned_ms), 2),
+            "step_ratio": round(mean(returned_ms) / mean(plain_ms), 2),
+            "state_bytes_never_returned": round(mean(plain_bytes)), "state_bytes_returned": round(mean(returned_bytes)),
+            "state_ratio": round(mean(returned_bytes) / mean(plain_bytes), 2),
+            "return_ms": _percentiles(return_ms)}

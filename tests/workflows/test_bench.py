@@ -82,3 +82,12 @@ def test_bench_never_fills_the_demo_database(tmp_path):
     assert run.returncode == 0, run.stderr
     assert f"benchmark database: sqlite:///{tmp_path.resolve()}/instance/bench.db" in run.stdout
     assert (tmp_path / "instance" / "bench.db").exists() and not (tmp_path / "instance" / "onewindow.db").exists()
+
+
+def test_bench_returns_tiny(database, db_url):
+    env = {**os.environ, "DATABASE_URL": db_url}
+    run = subprocess.run([sys.executable, "-m", "webapp.cli", "bench", "returns", "--rounds", "3", "--samples", "1"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    fields = dict(part.split("=", 1) for part in run.stdout.splitlines()[-1].split(" ") if "=" in part)
+    assert fields["rounds"] == "3" and float(fields["step_ratio"]) > 0 and float(fields["state_ratio"]) > 0
