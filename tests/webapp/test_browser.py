@@ -248,3 +248,90 @@ def select_items(case_id):
 
     from workflows.models import WorkItem
     return select(WorkItem).where(WorkItem.case_id == case_id)
+
+
+def test_a_case_returned_to_the_window_for_a_supplement_finishes(server, browser, tmp_path):
+    """A reviewer returns a company-setup case to the window; the window issues 补正; the applicant
+    supplies; the window accepts again; the departments finish; the history tells the story."""
+    base = server
+    clerk = login(browser, base, "clerk")
+    clerk.goto(base + "/intake/QYKB")
+    clerk.select_option("select[name=applicant_type]", "company")
+    clerk.fill("input[name=applicant_name]", "绵阳市示例科技有限公司")
+    clerk.fill("input[name=applicant_id_no]", "91350100M000100Y43")
+    materials = clerk.locator("table.materials tr")
+    for i in range(1, materials.count()):
+        row = materials.nth(i)
+        if "如需" not in row.locator("td").first.inner_text():
+            row.locator("input[name=received]").check()
+    clerk.click("button[value=accept]")
+    case_no = clerk.inner_text("#case-no").strip()
+    code = clerk.inner_text("#query-code").strip()
+
+    # 1. 市场监管 finds the business scope unclear and returns the case to the window
+    samr = login(browser, base, "samr")
+    samr.goto(base + "/worklist")
+    samr.locator("table.list tbody tr", has_text=case_no).locator("text=企业设立登记").click()
+    samr.select_option("form.return select[name=to]", "accept")
+    samr.fill("form.return textarea[name=reason]", "经营范围表述不规范，请申请人补充说明")
+    samr.click("form.return button")
+    assert "已退回至「受理审查」" in samr.inner_text(".flash")
+
+    # 2. the window sees why, and issues 补正 to the applicant (the case's clock pauses)
+    clerk.goto(base + "/worklist")
+    clerk.locator("table.list tbody tr", has_text=case_no).locator("text=受理审查").click()
+    assert "经营范围表述不规范" in clerk.inner_text("body")
+    clerk.goto(f"{base}/cases/{case_no}")
+    clerk.select_option("select[name=kind]", "supplement")
+    clerk.fill("input[name=reason]", "请补充经营范围说明")
+    clerk.click("form.inline-form button:has-text('挂起')")
+    assert "挂起" in clerk.inner_text("h1")
+
+    # 3. the applicant supplies it
+    public = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    public.goto(base + "/track")
+    public.fill("input[name=case_no]", case_no)
+    public.fill("input[name=query_code]", code)
+    public.click("form button")
+    assert "请补充经营范围说明" in public.inner_text(".notice-box")
+    pdf = tmp_path / "scope.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n% business scope\n")
+    public.set_input_files("input[type=file]", str(pdf))
+    public.click(".notice-box button")
+    assert "已提交 1 个文件" in public.inner_text(".flash")
+
+    # 4. the window confirms and accepts again; the three departments and the delivery finish it
+    clerk.goto(f"{base}/cases/{case_no}")
+    clerk.click("text=确认补正材料")
+    clerk.goto(base + "/worklist")
+    clerk.locator("table.list tbody tr", has_text=case_no).locator("text=受理审查").click()
+    clerk.select_option("select[name=decision]", "accept")
+    clerk.click("form.step button.primary")
+    for username, step, fields in (("samr", "企业设立登记", {"license_no": "LIC-2026-002"}),
+                                   ("police", "印章刻制", {"seal_no": "SEAL-78"}),
+                                   ("tax", "发票申领及涉税事项", {"taxpayer_no": "91350100M000100Y43"})):
+        page = samr if username == "samr" else login(browser, base, username)
+        page.goto(base + "/worklist")
+        page.locator("table.list tbody tr", has_text=case_no).locator("text=" + step).click()
+        for name, value in fields.items():
+            page.fill(f"input[name={name}]", value)
+        if username == "samr":
+            page.select_option("select[name=approval]", "approve")
+        page.click("form.step button.primary")
+        assert "已办结该环节" in page.inner_text(".flash")
+    clerk.goto(base + "/worklist")
+    clerk.locator("table.list tbody tr", has_text=case_no).locator("text=出件送达").click()
+    clerk.select_option("select[name=delivery_method]", "window")
+    clerk.click("form.step button.primary")
+    assert "已办结" in clerk.inner_text("h1")
+
+    # 5. the history reads as the story, in order
+    history = clerk.inner_text("table.history")
+    story = ["case.started", "work_item.completed", "work_item.returned", "case.paused", "materials.supplied",
+             "case.resumed", "work_item.completed"]
+    at = 0
+    for action in story:  # each after the one before
+        at = history.find(action, at)
+        assert at >= 0, (action, history[:2000])
+        at += len(action)
+    assert "经营范围表述不规范" in history
