@@ -145,3 +145,44 @@ def test_sqlite_writers_queue_on_the_lock_file(tmp_path):
     with db.read() as s:
         assert s.get(Setting, "n").value["v"] == 1 + 100
     db.dispose()
+
+
+def test_a_return_and_a_take_back_at_the_same_moment_one_wins(deployed):
+    """The window takes its acceptance back while 市场监管 returns its step to the window: one lands, the
+    other is refused (409), and the case is whole either way."""
+    from workflows import operations
+    from workflows.errors import Conflict, Forbidden
+
+    database = deployed
+    for _ in range(3):
+        case_id = _accepted_case(database)
+        with database.read() as s:
+            accept = s.scalar(select(WorkItem).where(WorkItem.case_id == case_id, WorkItem.step == "accept"))
+            registration = s.scalar(select(WorkItem).where(WorkItem.case_id == case_id,
+                                                           WorkItem.step == "registration"))
+        barrier = threading.Barrier(2)
+        outcomes: dict[str, str] = {}
+
+        def act(name, call, barrier=barrier, outcomes=outcomes):
+            barrier.wait()
+            try:
+                call()
+                outcomes[name] = "ok"
+            except (Conflict, Forbidden) as exc:
+                outcomes[name] = f"refused: {exc.message}"
+
+        threads = [
+            threading.Thread(target=act, args=("withdraw",
+                                               lambda a=accept: operations.withdraw(database, a.id, CLERK))),
+            threading.Thread(target=act, args=("return", lambda r=registration: operations.return_to(
+                database, r.id, REVIEWERS["registration"], "window", "经营范围不清")))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(v == "ok" for v in outcomes.values()) == [False, True], outcomes
+        with database.read() as s:
+            open_steps = sorted(i.step for i in s.scalars(select(WorkItem).where(
+                WorkItem.case_id == case_id, WorkItem.state.in_(("open", "claimed")))))
+            assert open_steps == ["accept"]  # either way the window has the case again, once
+            assert all_problems(s) == []
