@@ -487,3 +487,15 @@ class Extension(Base):
     decision_note: Mapped[str | None] = mapped_column(String(500))
     old_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     new_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class CaseNote(Base):
+    """The case's internal comment thread (staff only, never shown to the applicant)."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    text: Mapped[str] = mapped_column(String(2000))

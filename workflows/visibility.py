@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .cases import Actor, get_case
 from .errors import NotFound
-from .models import Case, WorkItem
+from .models import Case, CaseNote, WorkItem
 
 ALL_CASES = ("admin", "supervisor", "clerk")
 QUERY_CODE = ("admin", "clerk")
@@ -54,3 +54,24 @@ def case_for(session: Session, case_no: str, actor: Actor) -> Case:
 
 def sees_query_code(actor: Actor) -> bool:
     return actor.role in QUERY_CODE
+
+
+def add_note(session: Session, case_no: str, actor: Actor, text) -> CaseNote:
+    """A line in the case's internal thread, by anyone of staff who sees the case (never the applicant)."""
+    from timers.clock import now
+
+    from .cases import _audit
+    from .errors import InvalidInput
+
+    if not isinstance(text, str) or not text.strip() or len(text) > 2000:
+        raise InvalidInput("text: 1 to 2,000 characters", fields={"text": "required"})
+    case = case_for(session, case_no, actor)
+    note = CaseNote(case_id=case.id, author=actor.username, at=now(), text=text.strip())
+    session.add(note)
+    session.flush()
+    _audit(session, case, actor, "case.noted", after={"note": note.id})
+    return note
+
+
+def notes(session: Session, case_id: int) -> list[CaseNote]:
+    return list(session.scalars(select(CaseNote).where(CaseNote.case_id == case_id).order_by(CaseNote.id)))

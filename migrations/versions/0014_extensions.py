@@ -1,4 +1,5 @@
-"""extensions (延期): requests and decisions, and the working days a clock was extended by
+"""extensions (延期): requests and decisions, and the working days a clock was extended by; the case's
+internal notes
 
 Revision ID: 0014
 Revises: 0013
@@ -36,9 +37,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_extensions"),
     )
     op.create_index("ix_extensions_case_id", "extensions", ["case_id"])
+    op.create_table(
+        "case_notes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("author", sa.String(100), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("text", sa.String(2000), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_case_notes_case_id_cases"),
+        sa.PrimaryKeyConstraint("id", name="pk_case_notes"),
+    )
+    op.create_index("ix_case_notes_case_id", "case_notes", ["case_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_notes_case_id", table_name="case_notes")
+    op.drop_table("case_notes")
     op.drop_index("ix_extensions_case_id", table_name="extensions")
     op.drop_table("extensions")
     with op.batch_alter_table("sla_clocks") as batch_op:

@@ -314,3 +314,22 @@ def test_urging_and_transferring_from_the_pages(app, deployed):
     assert r.status_code == 302
     with deployed.read() as s:
         assert s.get(WorkItem, invoice.id).assignee == "tax2"
+
+
+def test_the_case_has_an_internal_thread_staff_only(api, app, deployed):
+    from tests.webapp.test_pages import Browser, accept_case
+
+    case_no, code = accept_case(app)
+    r = api.post(f"/cases/{case_no}/notes", "samr", json={"text": "法人代表身份证复印件不清晰，已电话联系"})
+    assert r.status_code == 201
+    assert api.post(f"/cases/{case_no}/notes", "housing", json={"text": "x"}).status_code == 404  # not theirs
+    assert api.post(f"/cases/{case_no}/notes", "samr", json={"text": ""}).status_code == 400
+    clerk = Browser(app, "clerk")
+    assert clerk.post_form(f"/cases/{case_no}", f"/cases/{case_no}/notes", text="已补收").status_code == 302
+    page = clerk.get(f"/cases/{case_no}").get_data(as_text=True)
+    assert "身份证复印件不清晰" in page and "已补收" in page
+    notes = api.get(f"/cases/{case_no}").get_json()["notes"]
+    assert [n["author"] for n in notes] == ["samr", "clerk"]
+    applicant = Browser(app)
+    applicant.post_form("/track", case_no=case_no, query_code=code)
+    assert "身份证复印件不清晰" not in applicant.get(f"/track/{case_no}").get_data(as_text=True)

@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 from workflows import cases, visibility, window
 
 from ..auth import current_actor, database, login_required
-from .schemas import CaseCreate, CaseDetail, EndIn, PauseIn, PauseOut
+from .schemas import CaseCreate, CaseDetail, EndIn, NoteIn, NoteOut, PauseIn, PauseOut
 
 PREFIX = "/cases"
 blp = Blueprint("cases", __name__, description="Cases (办件)")
@@ -16,7 +16,7 @@ def _detail(session, case) -> dict:
     # the query code lets its holder act as the applicant: the window hands it over, nobody else sees it
     code = case.query_code if visibility.sees_query_code(current_actor()) else None
     return {**{name: getattr(case, name) for name in fields}, "query_code": code,
-            "applicant": cases.applicant_of(case), **view}
+            "applicant": cases.applicant_of(case), "notes": visibility.notes(session, case.id), **view}
 
 
 @blp.route("", methods=["POST"])
@@ -89,3 +89,14 @@ def withdraw(body, case_no: str):
     def work(session):
         return _detail(session, window.end_case(session, case_no, body["reason"], actor, "withdrawn"))
     return database().transaction(work)
+
+
+@blp.route("/<case_no>/notes", methods=["POST"])
+@blp.arguments(NoteIn)
+@blp.response(201, NoteOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def add_note(body, case_no: str):
+    """A line in the case's internal thread (staff who see the case; never shown to the applicant)."""
+    actor = current_actor()
+    return database().transaction(lambda s: visibility.add_note(s, case_no, actor, body["text"]))

@@ -184,6 +184,7 @@ class CaseOut(Schema):
 
 
 class CaseDetail(CaseOut):
+    notes = fields.List(fields.Nested("NoteOut"), metadata={"description": "the internal thread (staff only)"})
     clocks = fields.List(fields.Nested("ClockOut"))
     pauses = fields.List(fields.Nested("PauseOut"))
     open_items = fields.List(fields.Nested(WorkItemOut))
@@ -248,6 +249,17 @@ class ExtensionOut(Schema):
     decision_note = fields.String(allow_none=True)
     old_due_at = LocalTime(allow_none=True)
     new_due_at = LocalTime(allow_none=True)
+
+
+class NoteIn(Strict):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class NoteOut(Schema):
+    id = fields.Integer()
+    author = fields.String()
+    at = LocalTime()
+    text = fields.String()
 
 
 class EndIn(Strict):

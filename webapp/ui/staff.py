@@ -360,6 +360,13 @@ def extension_notice(case_no: str, extension_id: int):
     return page("extension_notice.html", case=case, extension=found, matter=matter)
 
 
+@bp.post("/cases/<case_no>/notes")
+@roles("clerk", "reviewer", "supervisor")
+def add_note(case_no: str):
+    _act(lambda s: visibility.add_note(s, case_no, current_user.actor, request.form.get("text", "")), _("已留言"))
+    return redirect(url_for("staff.case_page", case_no=case_no) + "#notes")
+
+
 @bp.post("/cases/<case_no>/terminate")
 @roles("supervisor")
 def terminate(case_no: str):
@@ -414,12 +421,13 @@ def case_page(case_no: str):
         alerts = session.scalars(select(Alert).where(Alert.case_id == case.id).order_by(Alert.at)).all()
         matter = catalogue().matters.get(case.matter_code)
         granted = extensions.of_case(session, case.id)
+        thread = visibility.notes(session, case.id)
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
     records = [(item, _shown(definition.steps[item.step].fields if item.step in definition.steps else (),
                              item.data or {})) for item in view["done_items"]]
     start_data = _shown(definition.start_fields, case.data)
     return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
-                steps=definition.steps, records=records, start_data=start_data, extensions=granted)
+                steps=definition.steps, records=records, start_data=start_data, extensions=granted, notes=thread)
 
 
 def _shown(fields, data: dict) -> list[tuple[str, str]]:
