@@ -105,3 +105,29 @@ def all_users(session: Session) -> list[User]:
 def admin_history(session: Session, limit: int = 100) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.case_id.is_(None))
                                 .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def hand_over(session: Session, actor: Actor, username: str, to: str) -> int:
+    """离职转办: every open item a leaving user holds goes to a colleague of the same role and department,
+    in one action; each item's history says so. Returns how many moved."""
+    from .cases import OPEN_STATES, _audit
+    from .models import Case, WorkItem
+
+    _admin(actor)
+    leaving, taking = _user(session, username), _user(session, to)
+    if leaving.username == taking.username:
+        raise InvalidInput("to: another user")
+    if not taking.active or taking.role != leaving.role or taking.department != leaving.department:
+        raise InvalidInput(f"to: {to} is not an active {leaving.role} of the {leaving.department} department",
+                           fields={"to": "not a colleague"})
+    items = list(session.scalars(select(WorkItem).where(WorkItem.assignee == leaving.username,
+                                                        WorkItem.state.in_(OPEN_STATES)).with_for_update()))
+    at = now()
+    for item in items:
+        item.assignee, item.claimed_at, item.state = taking.username, at, "claimed"
+        item.note = f"离职转办：由 {leaving.username} 转 {taking.username}"
+        _audit(session, session.get(Case, item.case_id), actor, "work_item.handed_over", step=item.step, item=item,
+               before={"assignee": leaving.username}, after={"assignee": taking.username})
+    record(session, actor, "user.handed_over", {"user": username, "open_items": len(items)},
+           {"to": to, "items": [i.id for i in items]})
+    return len(items)

@@ -333,3 +333,26 @@ def test_the_case_has_an_internal_thread_staff_only(api, app, deployed):
     applicant = Browser(app)
     applicant.post_form("/track", case_no=case_no, query_code=code)
     assert "身份证复印件不清晰" not in applicant.get(f"/track/{case_no}").get_data(as_text=True)
+
+
+def test_an_admin_hands_a_leaving_users_open_items_over_in_one_action(api, app, deployed):
+    from tests.webapp.test_pages import Browser
+    from workflows import users
+
+    deployed.transaction(lambda s: users.add_user(s, "police2", "reviewer", "Another-police-2026", "police"))
+    claimed = []
+    for _ in range(2):
+        case_no = api.start("company_setup")["case_no"]
+        accept(api, case_no)
+        seal = api.open_items(case_no)["seal"]
+        api.post(f"/work-items/{seal['id']}/claim", "police")
+        claimed.append(seal["id"])
+    admin = Browser(app, "admin")
+    r = admin.post_form("/admin/users", op="hand_over", username="police", to="samr")
+    assert r.status_code == 400  # not a colleague of the department
+    r = admin.post_form("/admin/users", op="hand_over", username="police", to="police2")
+    assert r.status_code == 302
+    for item_id in claimed:
+        item = api.get(f"/work-items/{item_id}").get_json()
+        assert item["assignee"] == "police2" and "离职转办" in item["note"]
+    assert "user.handed_over" in admin.get("/admin/users").get_data(as_text=True)

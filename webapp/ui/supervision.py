@@ -325,6 +325,9 @@ def admin_users():
                                           form.get("department") or None)
             if op == "unlock":
                 return staff_admin.unlock(session, actor, username)
+            if op == "hand_over":
+                staff_admin.hand_over(session, actor, username, form.get("to", "").strip())
+                return staff_admin._user(session, username)
             raise DomainError("unknown operation")
         try:
             changed = db().transaction(work)
