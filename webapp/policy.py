@@ -94,6 +94,7 @@ POLICY: dict[str, frozenset[str]] = {
     "work_items.urge": WINDOW | SUPERVISION,
     "alerts.list_alerts": STAFF,
     "alerts.acknowledge": STAFF,
+    "people.stand_in": STAFF,
     "incidents.list_incidents": ADMIN,
     "incidents.retry": ADMIN,
     "calendar.years": STAFF,

@@ -186,6 +186,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
     # bumped by a password reset, logout, disable or role change: every older token and session stops
     credential_version: Mapped[int] = mapped_column(Integer, default=1)
+    # 代理: while away (from … until, days in the hall's time zone) items meant for this user go to the stand-in
+    stand_in: Mapped[str | None] = mapped_column(String(100))
+    stand_in_from: Mapped[date | None] = mapped_column(Date)
+    stand_in_until: Mapped[date | None] = mapped_column(Date)
 
 
 class ApiToken(Base):

@@ -26,9 +26,9 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from timers.clock import now
+from timers.clock import now, to_local
 
-from . import engine, sla
+from . import engine, sla, users
 from .cases import (
     _ACTIVE_CLOCKS,
     _ITEMS_OF_STEP,
@@ -204,11 +204,14 @@ def apply_return(session: Session, prepared: PreparedReturn, actor: Actor) -> Wo
     if reopened is None:
         raise Conflict(f"step {target.step} did not open again")  # the engine disagrees: nothing is written
     reopened.note = f"被「{item.name}」退回：{prepared.reason}"[:1000]
-    holder = session.scalar(select(User).where(User.username == target.completed_by)) if target.completed_by \
-        else None
+    # back to whoever did it — or to their stand-in while they are away (代理)
+    name, acting = users.assignee_for(session, target.completed_by, to_local(at).date())
+    holder = session.scalar(select(User).where(User.username == name)) if name else None
     if holder is not None and holder.active and holder.role == reopened.role and \
             (holder.department == reopened.department or reopened.role == "supervisor"):
         reopened.state, reopened.assignee, reopened.claimed_at = "claimed", holder.username, at
+        if acting:
+            reopened.note = f"{reopened.note}（{acting}）"[:1000]
     _audit(session, case, actor, "work_item.returned", step=item.step, item=item, before=before,
            after={"to": target.step, "to_name": target.name, "reason": prepared.reason,
                   "assignee": reopened.assignee,
@@ -345,8 +348,10 @@ def transfer(session: Session, item_id: int, actor: Actor, to: Any, reason: Any)
         raise Conflict(f"work item {item_id} is with {colleague.username} already")
     before = {"state": item.state, "assignee": item.assignee}
     at = now()
+    name, acting = users.assignee_for(session, colleague.username, to_local(at).date())
+    colleague = session.scalar(select(User).where(User.username == name))  # their stand-in while away
     item.state, item.assignee, item.claimed_at = "claimed", colleague.username, at
-    item.note = f"{actor.username} 转办：{reason.strip()}"[:1000]
+    item.note = f"{actor.username} 转办：{reason.strip()}" + (f"（{acting}）" if acting else "")
     _notice(session, case, item, f"item:{item.id}:transfer:{at.timestamp()}:{colleague.username}",
             f"转办：{case.case_no}「{item.name}」由 {actor.username} 转给您办理（{reason.strip()}）",
             user=colleague.username)

@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -16,7 +16,7 @@ from timers.clock import wall_now as now_wall
 
 from . import throttle
 from .catalogue import ROLES, catalogue
-from .errors import Conflict, Forbidden, InvalidInput
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import ApiToken, LoginThrottle, User
 
 TOKEN_LIFETIME = timedelta(hours=12)
@@ -166,3 +166,39 @@ def revoke(user: User) -> None:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def set_stand_in(session: Session, actor_name: str, actor_role: str, username: str, to: str | None,
+                 first: date | None, last: date | None) -> User:
+    """代理: `to` works what would come to `username` from `first` to `last` (the user or an admin sets
+    it; `to` None clears it). The stand-in must be an active colleague of the same role and department."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    if actor_name != username and actor_role != "admin":
+        raise Forbidden("a user sets their own stand-in (or an admin does)")
+    if to is None:
+        user.stand_in = user.stand_in_from = user.stand_in_until = None
+        return user
+    other = session.scalar(select(User).where(User.username == to))
+    if other is None or other.username == username or not other.active or other.role != user.role \
+            or other.department != user.department:
+        raise InvalidInput(f"to: {to!r} is not an active {user.role} of the same department",
+                           fields={"to": "not a colleague"})
+    if first is None or last is None or last < first:
+        raise InvalidInput("from, until: the first and last day away, until not before from",
+                           fields={"until": "invalid"})
+    user.stand_in, user.stand_in_from, user.stand_in_until = other.username, first, last
+    return user
+
+
+def assignee_for(session: Session, username: str | None, on: date) -> tuple[str | None, str | None]:
+    """Who gets an item meant for `username` on day `on`: the user, or their stand-in while they are away
+    (with the note "代 X 办理")."""
+    if not username:
+        return None, None
+    user = session.scalar(select(User).where(User.username == username))
+    if user is not None and user.stand_in and user.stand_in_from and user.stand_in_until \
+            and user.stand_in_from <= on <= user.stand_in_until:
+        return user.stand_in, f"代 {username} 办理"
+    return username, None

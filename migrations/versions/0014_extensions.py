@@ -1,5 +1,5 @@
 """extensions (延期): requests and decisions, and the working days a clock was extended by; the case's
-internal notes
+internal notes; stand-ins (代理)
 
 Revision ID: 0014
 Revises: 0013
@@ -15,6 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("stand_in", sa.String(100), nullable=True))
+        batch_op.add_column(sa.Column("stand_in_from", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("stand_in_until", sa.Date(), nullable=True))
     with op.batch_alter_table("sla_clocks") as batch_op:
         batch_op.add_column(sa.Column("extended_days", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
@@ -51,6 +55,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("stand_in_until")
+        batch_op.drop_column("stand_in_from")
+        batch_op.drop_column("stand_in")
     op.drop_index("ix_case_notes_case_id", table_name="case_notes")
     op.drop_table("case_notes")
     op.drop_index("ix_extensions_case_id", table_name="extensions")

@@ -356,3 +356,43 @@ def test_an_admin_hands_a_leaving_users_open_items_over_in_one_action(api, app, 
         item = api.get(f"/work-items/{item_id}").get_json()
         assert item["assignee"] == "police2" and "离职转办" in item["note"]
     assert "user.handed_over" in admin.get("/admin/users").get_data(as_text=True)
+
+
+def test_a_stand_in_period_starting_and_ending(api, deployed, manual_clock):
+    from datetime import datetime
+
+    from timers.clock import SHANGHAI
+    from workflows import users
+    from workflows.clock_store import set_clock
+
+    deployed.transaction(lambda s: users.add_user(s, "samr2", "reviewer", "Another-samr-2026", "samr"))
+    r = api.call("PUT", "/users/samr/stand-in", "police", json={"to": "samr2", "from": "2026-03-10",
+                                                                 "until": "2026-03-11"})
+    assert r.status_code == 403  # not their own, not an admin
+    r = api.call("PUT", "/users/samr/stand-in", "samr", json={"to": "police", "from": "2026-03-10",
+                                                               "until": "2026-03-11"})
+    assert r.status_code == 400  # not a colleague
+    r = api.call("PUT", "/users/samr/stand-in", "samr", json={"to": "samr2", "from": "2026-03-10",
+                                                               "until": "2026-03-11"})
+    assert r.status_code == 200 and r.get_json()["stand_in"] == "samr2"
+
+    def returned_holder(day):
+        deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, day, 10, tzinfo=SHANGHAI), frozen=True))
+        case_no = api.start("company_setup")["case_no"]
+        accept(api, case_no)
+        items = api.open_items(case_no)
+        api.complete(items["seal"], "police", {"seal_no": "S"})
+        api.complete(items["invoice"], "tax", {"taxpayer_no": "T"})
+        # registration last: the delivery follows from its branch, so it is the step just before it
+        api.complete(items["registration"], "samr", {"approval": "approve", "license_no": "L"})
+        deliver = api.open_items(case_no)["deliver"]
+        back = api.post(f"/work-items/{deliver['id']}/return", "clerk",
+                        json={"to": "registration", "reason": "执照信息有误"}).get_json()
+        return back["assignee"], back["note"]
+
+    assert returned_holder(9)[0] == "samr"  # before the period
+    holder, note = returned_holder(10)  # during it: to the stand-in, said so
+    assert holder == "samr2" and "代 samr 办理" in note
+    assert returned_holder(12)[0] == "samr"  # after it
+    r = api.call("PUT", "/users/samr/stand-in", "admin", json={"to": None})
+    assert r.status_code == 200 and r.get_json()["stand_in"] is None

@@ -4,7 +4,7 @@ from flask import Flask
 from flask_smorest import Api
 from marshmallow import Schema, fields
 
-from . import alerts, auth, calendar, cases, clock, extensions, incidents, processes, work_items
+from . import alerts, auth, calendar, cases, clock, extensions, incidents, people, processes, work_items
 
 
 class ErrorOut(Schema):
@@ -30,7 +30,7 @@ def register(app: Flask) -> list:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = OneWindowApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})
-    modules = (auth, processes, cases, extensions, work_items, alerts, incidents, calendar, clock)
+    modules = (auth, processes, cases, extensions, work_items, alerts, incidents, people, calendar, clock)
     for module in modules:
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
     return [module.blp for module in modules]

@@ -262,6 +262,19 @@ class NoteOut(Schema):
     text = fields.String()
 
 
+class StandInIn(Strict):
+    to = fields.String(required=True, allow_none=True, validate=validate.Length(min=1, max=100))
+    from_ = fields.Date(data_key="from", load_default=None, allow_none=True)
+    until = fields.Date(load_default=None, allow_none=True)
+
+
+class StandInOut(Schema):
+    username = fields.String()
+    stand_in = fields.String(allow_none=True)
+    stand_in_from = fields.Date(data_key="from", allow_none=True)
+    stand_in_until = fields.Date(data_key="until", allow_none=True)
+
+
 class EndIn(Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 

@@ -1,0 +1,22 @@
+from flask_smorest import Blueprint
+
+from workflows import users
+
+from ..auth import current_actor, database, login_required
+from .schemas import StandInIn, StandInOut
+
+PREFIX = "/users"
+blp = Blueprint("people", __name__, description="Staff: stand-ins while away (代理)")
+
+
+@blp.route("/<name>/stand-in", methods=["PUT"])
+@blp.arguments(StandInIn)
+@blp.response(200, StandInOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def stand_in(body, name: str):
+    """代理: from `from` to `until` (days), items that would come to NAME go to `to` ("代 NAME 办理");
+    `to: null` clears it. The user sets their own, or an admin does."""
+    actor = current_actor()
+    return database().transaction(lambda s: users.set_stand_in(
+        s, actor.username, actor.role, name, body["to"], body.get("from_"), body.get("until")))
