@@ -488,6 +488,10 @@ def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkIt
     _audit(session, case, actor, "work_item.completed", step=item.step, item=item, before=before,
            after={"status": case.status, "outcome": case.outcome, "data": clean,
                   "open_steps": sorted(t.task_spec.bpmn_id for t in ready)})
+    cc = definition.steps[item.step].cc
+    if cc:  # 抄送 named in the BPMN
+        from . import copies
+        copies.on_completion(session, case, cc, item.step, actor)
     return item
 
 

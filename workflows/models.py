@@ -503,3 +503,22 @@ class CaseNote(Base):
     author: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     text: Mapped[str] = mapped_column(String(2000))
+
+
+class CaseCopy(Base):
+    """抄送: a case copied to a user or a department, read-only; read when that user opens it."""
+
+    __tablename__ = "case_copies"
+    __table_args__ = (Index("ix_case_copies_user", "to_user", "read_at"),
+                      Index("ix_case_copies_department", "to_department", "read_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_no: Mapped[str] = mapped_column(String(40))
+    to_user: Mapped[str | None] = mapped_column(String(100))
+    to_department: Mapped[str | None] = mapped_column(String(40))
+    step: Mapped[str | None] = mapped_column(String(100))
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    read_by: Mapped[str | None] = mapped_column(String(100))

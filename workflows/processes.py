@@ -50,6 +50,7 @@ class Step:
     budget_expr: str | None
     fields: tuple[Field, ...] = ()
     return_to: tuple[str, ...] = ()  # the earlier steps a reviewer may return this one to (empty: any)
+    cc: tuple[str, ...] = ()  # whom to copy (抄送) when it completes: department codes or usernames
 
 
 @dataclass
@@ -134,8 +135,9 @@ def _step_for(task_spec, properties: dict[str, str], kind: str) -> Step:
     except ValueError as exc:
         raise _invalid(str(exc), element) from None
     return_to = tuple(t.strip() for t in properties.get("return_to", "").split(",") if t.strip())
+    cc = tuple(t.strip() for t in properties.get("cc", "").split(",") if t.strip())
     return Step(element, task_spec.bpmn_name or element, kind, task_spec.lane, dept.code,
-                properties.get("role", dept.role), budget, budget_expr, fields, return_to)
+                properties.get("role", dept.role), budget, budget_expr, fields, return_to, cc)
 
 
 def _check_scripts(spec: BpmnProcessSpec) -> None:

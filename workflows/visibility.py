@@ -12,12 +12,12 @@ A case a reviewer may not see answers as if it did not exist (no hint for enumer
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from .cases import Actor, get_case
 from .errors import NotFound
-from .models import Case, CaseNote, WorkItem
+from .models import Case, CaseCopy, CaseNote, WorkItem
 
 ALL_CASES = ("admin", "supervisor", "clerk")
 QUERY_CODE = ("admin", "clerk")
@@ -27,13 +27,25 @@ def _reached(department: str | None):
     return exists(select(WorkItem.id).where(WorkItem.case_id == Case.id, WorkItem.department == department))
 
 
+def _copied(actor: Actor):
+    mine = [CaseCopy.to_user == actor.username]
+    if actor.department:
+        mine.append(CaseCopy.to_department == actor.department)
+    return exists(select(CaseCopy.id).where(CaseCopy.case_id == Case.id, or_(*mine)))
+
+
 def may_see(session: Session, actor: Actor, case: Case) -> bool:
+    """…and anyone a case was copied to (抄送), read-only."""
     if actor.role in ALL_CASES:
         return True
     if actor.role != "reviewer" or not actor.department:
         return False
-    return session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id,
-                                                    WorkItem.department == actor.department).limit(1)) is not None
+    reached = session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id,
+                                                       WorkItem.department == actor.department).limit(1))
+    if reached is not None:
+        return True
+    from .copies import copied_to
+    return copied_to(session, actor, case.id)
 
 
 def visible(stmt, actor: Actor):
@@ -42,7 +54,7 @@ def visible(stmt, actor: Actor):
         return stmt
     if actor.role != "reviewer" or not actor.department:
         return stmt.where(Case.id.is_(None))
-    return stmt.where(_reached(actor.department))
+    return stmt.where(or_(_reached(actor.department), _copied(actor)))
 
 
 def case_for(session: Session, case_no: str, actor: Actor) -> Case:

@@ -1,5 +1,5 @@
 """extensions (延期): requests and decisions, and the working days a clock was extended by; the case's
-internal notes; stand-ins (代理)
+internal notes; stand-ins (代理); copies (抄送)
 
 Revision ID: 0014
 Revises: 0013
@@ -52,9 +52,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_case_notes"),
     )
     op.create_index("ix_case_notes_case_id", "case_notes", ["case_id"])
+    op.create_table(
+        "case_copies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("case_no", sa.String(40), nullable=False),
+        sa.Column("to_user", sa.String(100), nullable=True),
+        sa.Column("to_department", sa.String(40), nullable=True),
+        sa.Column("step", sa.String(100), nullable=True),
+        sa.Column("by", sa.String(100), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("read_by", sa.String(100), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_case_copies_case_id_cases"),
+        sa.PrimaryKeyConstraint("id", name="pk_case_copies"),
+    )
+    op.create_index("ix_case_copies_case_id", "case_copies", ["case_id"])
+    op.create_index("ix_case_copies_user", "case_copies", ["to_user", "read_at"])
+    op.create_index("ix_case_copies_department", "case_copies", ["to_department", "read_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("case_copies")
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_column("stand_in_until")
         batch_op.drop_column("stand_in_from")

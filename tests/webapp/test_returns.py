@@ -121,7 +121,8 @@ BRANCHES = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:parallelGateway id="split"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>fa</bpmn:outgoing>
       <bpmn:outgoing>fb</bpmn:outgoing></bpmn:parallelGateway>
     <bpmn:userTask id="a1" name="初审"><bpmn:extensionElements><spiffworkflow:properties>
-      <spiffworkflow:property name="budget" value="PT2H" /></spiffworkflow:properties></bpmn:extensionElements>
+      <spiffworkflow:property name="budget" value="PT2H" /><spiffworkflow:property name="cc" value="housing" />
+      </spiffworkflow:properties></bpmn:extensionElements>
       <bpmn:incoming>fa</bpmn:incoming><bpmn:outgoing>fa2</bpmn:outgoing></bpmn:userTask>
     <bpmn:userTask id="a2" name="复审"><bpmn:extensionElements><spiffworkflow:properties>
       <spiffworkflow:property name="budget" value="PT2H" /><spiffworkflow:property name="return_to" value="a1" />
@@ -151,6 +152,8 @@ def test_returning_inside_one_branch_leaves_the_sibling_branch_alone(api, deploy
     api.complete(api.open_items(case_no)["accept"], "clerk", {})
     items = api.open_items(case_no)
     api.complete(items["a1"], "samr", {})
+    # the BPMN copies 初审 to 住建 when it completes
+    assert [c["case_no"] for c in api.get("/copies", as_user="housing").get_json()["copies"]] == [case_no]
     items = api.open_items(case_no)
     sibling = items["b1"]
     # the BPMN lets 复审 go back to 初审 only (a reviewer cannot send it to the window)
@@ -396,3 +399,25 @@ def test_a_stand_in_period_starting_and_ending(api, deployed, manual_clock):
     assert returned_holder(12)[0] == "samr"  # after it
     r = api.call("PUT", "/users/samr/stand-in", "admin", json={"to": None})
     assert r.status_code == 200 and r.get_json()["stand_in"] is None
+
+
+def test_copies_by_hand_and_by_the_bpmn_give_read_only_sight_and_are_marked_read(api, app, deployed):
+    from tests.webapp.test_pages import Browser, accept_case
+
+    case_no, _ = accept_case(app)
+    assert api.get(f"/cases/{case_no}", as_user="housing").status_code == 404  # 住建 has nothing to do with it
+    registration = api.open_items(case_no)["registration"]
+    r = api.post(f"/work-items/{registration['id']}/cc", "samr", json={"to": ["housing", "nobody-here"]})
+    assert r.status_code == 400  # an unknown name: nothing copied
+    r = api.post(f"/work-items/{registration['id']}/cc", "samr", json={"to": ["housing"]})
+    assert r.status_code == 201 and r.get_json()["copies"][0]["to_department"] == "housing"
+    assert api.get(f"/cases/{case_no}", as_user="housing").status_code == 200  # now it sees it, read-only
+    assert api.post(f"/cases/{case_no}/pause", "housing", json={"kind": "special", "reason": "x"}).status_code == 403
+    unread = api.get("/copies?unread=true", as_user="housing").get_json()["copies"]
+    assert [c["case_no"] for c in unread] == [case_no]
+    housing = Browser(app, "housing")
+    assert "未读" in housing.get("/copies").get_data(as_text=True)
+    assert housing.get(f"/cases/{case_no}").status_code == 200
+    assert api.get("/copies?unread=true", as_user="housing").get_json()["copies"] == []  # read now
+    history = [e["action"] for e in api.get(f"/cases/{case_no}").get_json()["history"]]
+    assert "case.copied" in history

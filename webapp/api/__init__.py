@@ -33,4 +33,5 @@ def register(app: Flask) -> list:
     modules = (auth, processes, cases, extensions, work_items, alerts, incidents, people, calendar, clock)
     for module in modules:
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
-    return [module.blp for module in modules]
+    api.register_blueprint(people.copies_blp, url_prefix="/api/v1/copies")
+    return [module.blp for module in modules] + [people.copies_blp]

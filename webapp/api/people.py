@@ -1,9 +1,9 @@
 from flask_smorest import Blueprint
 
-from workflows import users
+from workflows import copies, users
 
 from ..auth import current_actor, database, login_required
-from .schemas import StandInIn, StandInOut
+from .schemas import CopyList, CopyQueryArgs, StandInIn, StandInOut
 
 PREFIX = "/users"
 blp = Blueprint("people", __name__, description="Staff: stand-ins while away (代理)")
@@ -20,3 +20,18 @@ def stand_in(body, name: str):
     actor = current_actor()
     return database().transaction(lambda s: users.set_stand_in(
         s, actor.username, actor.role, name, body["to"], body.get("from_"), body.get("until")))
+
+
+
+copies_blp = Blueprint("copies", __name__, description="抄送我的: cases copied to me or my department")
+
+
+@copies_blp.route("")
+@copies_blp.arguments(CopyQueryArgs, location="query")
+@copies_blp.response(200, CopyList)
+@copies_blp.doc(security=[{"bearer": []}])
+@login_required
+def list_copies(args):
+    """Newest first; `unread=true` for those not opened yet."""
+    with database().read() as session:
+        return {"copies": copies.for_actor(session, current_actor(), unread_only=args["unread"])}

@@ -275,6 +275,30 @@ class StandInOut(Schema):
     stand_in_until = fields.Date(data_key="until", allow_none=True)
 
 
+class CcIn(Strict):
+    to = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
+                     validate=validate.Length(min=1, max=20))
+
+
+class CopyOut(Schema):
+    id = fields.Integer()
+    case_no = fields.String()
+    to_user = fields.String(allow_none=True)
+    to_department = fields.String(allow_none=True)
+    step = fields.String(allow_none=True)
+    by = fields.String()
+    at = LocalTime()
+    read_at = LocalTime(allow_none=True)
+
+
+class CopyList(Schema):
+    copies = fields.List(fields.Nested(CopyOut))
+
+
+class CopyQueryArgs(Strict):
+    unread = fields.Boolean(load_default=False)
+
+
 class EndIn(Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 

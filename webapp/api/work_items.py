@@ -1,10 +1,12 @@
 from flask_smorest import Blueprint
 
-from workflows import cases, operations
+from workflows import cases, copies, operations
 
 from ..auth import current_actor, database, login_required
 from .schemas import (
+    CcIn,
     CompleteIn,
+    CopyList,
     ReturnIn,
     ReturnTargetList,
     TransferIn,
@@ -126,3 +128,14 @@ def urge(body, item_id: int):
     """催办 (the window, supervisors): its holder or department is told; the item counts it."""
     actor = current_actor()
     return database().transaction(lambda s: operations.urge(s, item_id, actor, body.get("message")))
+
+
+@blp.route("/<int:item_id>/cc", methods=["POST"])
+@blp.arguments(CcIn)
+@blp.response(201, CopyList)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def cc(body, item_id: int):
+    """抄送: the holder copies the case to users or departments, read-only; each is told."""
+    actor = current_actor()
+    return {"copies": database().transaction(lambda s: copies.copy_item(s, item_id, actor, body["to"]))}

@@ -13,6 +13,7 @@ from workflows import (
     alerts,
     attachments,
     cases,
+    copies,
     diagram,
     engine,
     extensions,
@@ -367,6 +368,24 @@ def add_note(case_no: str):
     return redirect(url_for("staff.case_page", case_no=case_no) + "#notes")
 
 
+@bp.route("/copies")
+@login_required
+def copies_page():
+    """抄送我的: cases copied to me or my department, unread first."""
+    with db().read() as session:
+        rows = copies.for_actor(session, current_user.actor)
+    rows.sort(key=lambda c: (c.read_at is not None, -c.at.timestamp()))
+    return page("copies.html", rows=rows)
+
+
+@bp.post("/items/<int:item_id>/cc")
+@login_required
+def cc(item_id: int):
+    to = [t.strip() for t in request.form.get("to", "").replace("，", ",").split(",") if t.strip()]
+    _act(lambda s: copies.copy_item(s, item_id, current_user.actor, to), _("已抄送"))
+    return redirect(url_for("staff.work_item", item_id=item_id))
+
+
 @bp.post("/cases/<case_no>/terminate")
 @roles("supervisor")
 def terminate(case_no: str):
@@ -422,6 +441,8 @@ def case_page(case_no: str):
         matter = catalogue().matters.get(case.matter_code)
         granted = extensions.of_case(session, case.id)
         thread = visibility.notes(session, case.id)
+    if current_user.role == "reviewer":  # a copy to them or their department is read now
+        db().transaction(lambda s: copies.mark_read(s, case.id, current_user.actor))
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
     records = [(item, _shown(definition.steps[item.step].fields if item.step in definition.steps else (),
                              item.data or {})) for item in view["done_items"]]

@@ -1,0 +1,115 @@
+"""抄送: a case copied to people or departments who should know of it without working it.
+
+A step's BPMN may name whom to copy when it completes (`cc` property: department codes or usernames,
+comma separated), and the holder of an item may copy ad hoc. Those copied see the case read-only (the
+visibility rules include them), find it in "抄送我的", and the copy is marked read when they open it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from timers.clock import now
+
+from . import sla
+from .cases import OPEN_STATES, Actor, _audit, _may_work
+from .catalogue import catalogue
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .models import Case, CaseCopy, User, WorkItem
+
+MAX_TARGETS = 20
+
+
+def _targets(session: Session, to: Any) -> list[tuple[str | None, str | None]]:
+    if not isinstance(to, list) or not to or len(to) > MAX_TARGETS or not all(isinstance(t, str) for t in to):
+        raise InvalidInput(f"to: 1 to {MAX_TARGETS} usernames or department codes", fields={"to": "invalid"})
+    found = []
+    for target in dict.fromkeys(t.strip() for t in to):
+        if target in catalogue().departments:
+            found.append((None, target))
+            continue
+        user = session.scalar(select(User).where(User.username == target))
+        if user is None or not user.active:
+            raise InvalidInput(f"to: {target!r} is neither an active user nor a department", fields={"to": target})
+        found.append((user.username, None))
+    return found
+
+
+def copy(session: Session, case: Case, targets: list[tuple[str | None, str | None]], by: str,
+         step: str | None = None) -> list[CaseCopy]:
+    at = now()
+    existing = {(c.to_user, c.to_department) for c in session.scalars(select(CaseCopy).where(
+        CaseCopy.case_id == case.id))}
+    made = []
+    for user, department in targets:
+        if (user, department) in existing:
+            continue
+        row = CaseCopy(case_id=case.id, case_no=case.case_no, to_user=user, to_department=department, step=step,
+                       by=by, at=at)
+        session.add(row)
+        made.append(row)
+    session.flush()
+    for row in made:
+        sla.record_alerts(session, [dict(
+            dedupe_key=f"copy:{row.id}", level="notice", case_id=case.id, case_no=case.case_no, step=step,
+            department=row.to_department, assignee=row.to_user, at=at, created_at=at,
+            concerned=[f"user:{row.to_user}"] if row.to_user else [f"department:{row.to_department}"],
+            message=f"抄送：{case.case_no}（{by} 抄送，仅供阅知）")])
+    return made
+
+
+def copy_item(session: Session, item_id: int, actor: Actor, to: Any) -> list[CaseCopy]:
+    """The holder of an open item copies the case ad hoc."""
+    item = session.get(WorkItem, item_id)
+    if item is None:
+        raise NotFound(f"no work item {item_id}")
+    if actor.role not in ("admin", "supervisor"):
+        _may_work(actor, item)
+        if item.state == "claimed" and item.assignee != actor.username:
+            raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+    if item.state not in OPEN_STATES:
+        raise Conflict(f"work item {item_id} is {item.state}")
+    case = session.get(Case, item.case_id)
+    made = copy(session, case, _targets(session, to), actor.username, item.step)
+    _audit(session, case, actor, "case.copied", step=item.step, item=item,
+           after={"to": [c.to_user or c.to_department for c in made]})
+    return made
+
+
+def on_completion(session: Session, case: Case, cc: tuple[str, ...], step: str, actor: Actor) -> None:
+    """A step whose BPMN names whom to copy: they get the case when it completes (unknown names are skipped:
+    the file was checked at deploy time, people may have left since)."""
+    targets = []
+    for target in cc:
+        if target in catalogue().departments:
+            targets.append((None, target))
+        elif session.scalar(select(User.id).where(User.username == target, User.active.is_(True))):
+            targets.append((target, None))
+    made = copy(session, case, targets, actor.username, step)
+    if made:
+        _audit(session, case, actor, "case.copied", step=step, after={"to": [c.to_user or c.to_department
+                                                                                 for c in made]})
+
+
+def _mine(actor: Actor):
+    return or_(CaseCopy.to_user == actor.username,
+               CaseCopy.to_department == actor.department if actor.department else False)
+
+
+def for_actor(session: Session, actor: Actor, unread_only: bool = False, limit: int = 100) -> list[CaseCopy]:
+    stmt = select(CaseCopy).where(_mine(actor))
+    if unread_only:
+        stmt = stmt.where(CaseCopy.read_at.is_(None))
+    return list(session.scalars(stmt.order_by(CaseCopy.at.desc(), CaseCopy.id.desc()).limit(limit)))
+
+
+def copied_to(session: Session, actor: Actor, case_id: int) -> bool:
+    return session.scalar(select(CaseCopy.id).where(CaseCopy.case_id == case_id, _mine(actor)).limit(1)) is not None
+
+
+def mark_read(session: Session, case_id: int, actor: Actor) -> None:
+    session.execute(update(CaseCopy).where(CaseCopy.case_id == case_id, _mine(actor), CaseCopy.read_at.is_(None))
+                    .values(read_at=now(), read_by=actor.username))
