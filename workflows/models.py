@@ -522,3 +522,23 @@ class CaseCopy(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     read_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Supervision(Base):
+    """A formal 督办: a supervisor asks a department for a reply within a working-time limit (its own clock)."""
+
+    __tablename__ = "supervisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_no: Mapped[str] = mapped_column(String(40))
+    work_item_id: Mapped[int | None] = mapped_column(ForeignKey("work_items.id"))
+    department: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(1000))
+    reply_within: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | replied
+    opened_by: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    reply: Mapped[str | None] = mapped_column(String(2000))
+    replied_by: Mapped[str | None] = mapped_column(String(100))
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

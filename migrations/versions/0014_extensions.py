@@ -1,5 +1,5 @@
 """extensions (延期): requests and decisions, and the working days a clock was extended by; the case's
-internal notes; stand-ins (代理); copies (抄送)
+internal notes; stand-ins (代理); copies (抄送); formal 督办
 
 Revision ID: 0014
 Revises: 0013
@@ -70,9 +70,30 @@ def upgrade() -> None:
     op.create_index("ix_case_copies_case_id", "case_copies", ["case_id"])
     op.create_index("ix_case_copies_user", "case_copies", ["to_user", "read_at"])
     op.create_index("ix_case_copies_department", "case_copies", ["to_department", "read_at"])
+    op.create_table(
+        "supervisions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("case_no", sa.String(40), nullable=False),
+        sa.Column("work_item_id", sa.Integer(), nullable=True),
+        sa.Column("department", sa.String(40), nullable=False),
+        sa.Column("message", sa.String(1000), nullable=False),
+        sa.Column("reply_within", sa.String(40), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("opened_by", sa.String(100), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reply", sa.String(2000), nullable=True),
+        sa.Column("replied_by", sa.String(100), nullable=True),
+        sa.Column("replied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_supervisions_case_id_cases"),
+        sa.ForeignKeyConstraint(["work_item_id"], ["work_items.id"], name="fk_supervisions_work_item_id_work_items"),
+        sa.PrimaryKeyConstraint("id", name="pk_supervisions"),
+    )
+    op.create_index("ix_supervisions_case_id", "supervisions", ["case_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("supervisions")
     op.drop_table("case_copies")
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_column("stand_in_until")

@@ -104,3 +104,39 @@ def test_statistics_count_extended_cases(api, deployed, manual_clock):
     with deployed.read() as s:
         assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31)).extended == 1
         assert statistics.report(s, date(2026, 3, 1), date(2026, 3, 31), process="construction_permit").extended == 0
+
+
+def test_a_formal_supervision_with_its_own_clock_closed_by_the_reply(api, app, deployed, manual_clock):
+    from tests.webapp.test_pages import Browser
+    from workflows import jobs
+
+    deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 10, tzinfo=SHANGHAI), frozen=True))
+    case_no = api.start("company_setup")["case_no"]
+    accept(api, case_no)
+    seal = api.open_items(case_no)["seal"]
+    body = {"item_id": seal["id"], "reply_within": "PT2H", "message": "印章刻制进度滞后，请说明原因"}
+    assert api.post(f"/cases/{case_no}/supervisions", "clerk", json=body).status_code == 403
+    assert api.post(f"/cases/{case_no}/supervisions", "supervisor",
+                    json={**body, "reply_within": "soon"}).status_code == 400
+    r = api.post(f"/cases/{case_no}/supervisions", "supervisor", json=body)
+    assert r.status_code == 201, r.get_json()
+    opened = r.get_json()
+    assert opened["department"] == "police" and opened["state"] == "open"
+    clock = next(c for c in api.get(f"/cases/{case_no}").get_json()["clocks"] if c["scope"] == "oversight")
+    assert clock["due_at"].startswith("2026-03-09T12:00")  # two working hours
+    alerts = api.get(f"/alerts?case_no={case_no}", as_user="police").get_json()["alerts"]
+    assert any("印章刻制进度滞后" in a["message"] for a in alerts)
+    # unanswered past its limit: breached like any other clock
+    deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 13, 30, tzinfo=SHANGHAI), frozen=True))
+    jobs.sweep_clocks(deployed)
+    assert any(a["level"] == "breach" and "督办" in a["message"]
+               for a in api.get(f"/alerts?case_no={case_no}").get_json()["alerts"])
+    assert api.post(f"/supervisions/{opened['id']}/reply", "tax", json={"reply": "x"}).status_code == 403
+    police = Browser(app, "police")
+    page = police.get(f"/cases/{case_no}").get_data(as_text=True)
+    assert "待答复" in page
+    r = police.post_form(f"/cases/{case_no}", f"/supervisions/{opened['id']}/reply", reply="设备故障，已于今日修复")
+    assert r.status_code == 302
+    clock = next(c for c in api.get(f"/cases/{case_no}").get_json()["clocks"] if c["scope"] == "oversight")
+    assert clock["state"] in ("met", "met_late")
+    assert api.post(f"/supervisions/{opened['id']}/reply", "police", json={"reply": "again"}).status_code == 409

@@ -299,6 +299,33 @@ class CopyQueryArgs(Strict):
     unread = fields.Boolean(load_default=False)
 
 
+class SupervisionIn(Strict):
+    item_id = fields.Integer(load_default=None, allow_none=True, strict=True,
+                             validate=validate.Range(min=1, max=2**31 - 1))
+    department = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
+    reply_within = fields.String(required=True, validate=validate.Length(min=3, max=40))
+    message = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class ReplyIn(Strict):
+    reply = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class SupervisionOut(Schema):
+    id = fields.Integer()
+    case_no = fields.String()
+    work_item_id = fields.Integer(allow_none=True)
+    department = fields.String()
+    message = fields.String()
+    reply_within = fields.String()
+    state = fields.String()
+    opened_by = fields.String()
+    opened_at = LocalTime()
+    reply = fields.String(allow_none=True)
+    replied_by = fields.String(allow_none=True)
+    replied_at = LocalTime(allow_none=True)
+
+
 class EndIn(Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 

@@ -19,6 +19,7 @@ from workflows import (
     extensions,
     operations,
     sla,
+    supervision,
     users,
     visibility,
     window,
@@ -386,6 +387,24 @@ def cc(item_id: int):
     return redirect(url_for("staff.work_item", item_id=item_id))
 
 
+@bp.post("/cases/<case_no>/supervisions")
+@roles("supervisor")
+def open_supervision(case_no: str):
+    raw = request.form.get("item_id", "")
+    _act(lambda s: supervision.open_supervision(s, case_no, current_user.actor, int(raw) if raw.isdigit() else None,
+                                                request.form.get("reply_within", ""), request.form.get("message", ""),
+                                                request.form.get("department") or None), _("已发起督办"))
+    return redirect(url_for("staff.case_page", case_no=case_no))
+
+
+@bp.post("/supervisions/<int:supervision_id>/reply")
+@login_required
+def reply_supervision(supervision_id: int):
+    done = _act(lambda s: supervision.reply(s, supervision_id, current_user.actor, request.form.get("reply", "")),
+                _("已答复督办"))
+    return redirect(url_for("staff.case_page", case_no=done.case_no) if done else url_for("staff.worklist"))
+
+
 @bp.post("/cases/<case_no>/terminate")
 @roles("supervisor")
 def terminate(case_no: str):
@@ -441,6 +460,7 @@ def case_page(case_no: str):
         matter = catalogue().matters.get(case.matter_code)
         granted = extensions.of_case(session, case.id)
         thread = visibility.notes(session, case.id)
+        supervisions = supervision.of_case(session, case.id)
     if current_user.role == "reviewer":  # a copy to them or their department is read now
         db().transaction(lambda s: copies.mark_read(s, case.id, current_user.actor))
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
@@ -448,7 +468,8 @@ def case_page(case_no: str):
                              item.data or {})) for item in view["done_items"]]
     start_data = _shown(definition.start_fields, case.data)
     return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
-                steps=definition.steps, records=records, start_data=start_data, extensions=granted, notes=thread)
+                steps=definition.steps, records=records, start_data=start_data, extensions=granted, notes=thread,
+                supervisions=supervisions)
 
 
 def _shown(fields, data: dict) -> list[tuple[str, str]]:
