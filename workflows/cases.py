@@ -356,7 +356,7 @@ class PreparedStep:
     budgets: dict[str, str | None]
 
 
-def _check_may_complete(actor: Actor, item: WorkItem, case: Case) -> None:
+def _check_may_complete(actor: Actor, item: WorkItem, case: Case, session: Session | None = None) -> None:
     _may_work(actor, item)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item.id} is already {item.state}")
@@ -364,6 +364,12 @@ def _check_may_complete(actor: Actor, item: WorkItem, case: Case) -> None:
         raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
     if case.status == "paused":
         raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
+    if session is not None:
+        from .copies import pending_opinions
+        waiting = pending_opinions(session, item.id)
+        if waiting:  # 加签: every opinion asked comes first (or the question is withdrawn)
+            names = "、".join(c.to_user or c.to_department for c in waiting)
+            raise Conflict(f"step {item.name} waits for the opinions asked of {names}")
 
 
 def engine_failure(exc: BaseException) -> tuple[str, str]:
@@ -428,7 +434,7 @@ def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> Pre
     if row is None:
         raise NotFound(f"no work item {item_id}")
     case, item = row
-    _check_may_complete(actor, item, case)
+    _check_may_complete(actor, item, case, session)
     definition = definition_for(version_of(session, case))
     clean = validate(list(definition.steps[item.step].fields), data, f"step {item.step}")
     workflow = engine.load(case.state, definition)
@@ -466,7 +472,7 @@ def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkIt
     remember_calendar_version(session, version_no)  # read with the lock: one statement fewer per step
     items = session.scalars(_ITEMS_OF_STEP, {"case_id": case.id, "item_id": item_id}).all()
     item = next(i for i in items if i.id == item_id)
-    _check_may_complete(actor, item, case)
+    _check_may_complete(actor, item, case, session)
     version = version_of(session, case)
     definition = definition_for(version)
     clocks = list(session.scalars(_ACTIVE_CLOCKS, {"case_id": case.id}))

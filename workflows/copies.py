@@ -113,3 +113,96 @@ def copied_to(session: Session, actor: Actor, case_id: int) -> bool:
 def mark_read(session: Session, case_id: int, actor: Actor) -> None:
     session.execute(update(CaseCopy).where(CaseCopy.case_id == case_id, _mine(actor), CaseCopy.read_at.is_(None))
                     .values(read_at=now(), read_by=actor.username))
+
+
+# --- 加签 (征求意见): opinions asked before a step is decided ----------------------------------------
+
+def consult(session: Session, item_id: int, actor: Actor, to: Any, question: Any) -> list:
+    """The holder asks people or departments for an opinion; the step cannot be completed until each has
+    answered (or the holder withdraws the question). Those asked see the case read-only meanwhile."""
+    from .models import Consultation
+
+    if not isinstance(question, str) or not question.strip() or len(question) > 1000:
+        raise InvalidInput("question: what is asked, at most 1,000 characters", fields={"question": "required"})
+    item = session.get(WorkItem, item_id, with_for_update=True)
+    if item is None:
+        raise NotFound(f"no work item {item_id}")
+    if actor.role != "admin":
+        _may_work(actor, item)
+        if item.state == "claimed" and item.assignee != actor.username:
+            raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+    if item.state not in OPEN_STATES:
+        raise Conflict(f"work item {item_id} is {item.state}")
+    case = session.get(Case, item.case_id)
+    targets = _targets(session, to)
+    at = now()
+    asked = []
+    for user, department in targets:
+        row = Consultation(case_id=case.id, work_item_id=item.id, to_user=user, to_department=department,
+                           question=question.strip(), state="open", asked_by=actor.username, asked_at=at)
+        session.add(row)
+        asked.append(row)
+    session.flush()
+    copy(session, case, targets, actor.username, item.step)  # they may read the case to answer
+    for row in asked:
+        sla.record_alerts(session, [dict(
+            dedupe_key=f"consult:{row.id}", level="notice", case_id=case.id, case_no=case.case_no, step=item.step,
+            department=row.to_department, assignee=row.to_user, at=at, created_at=at,
+            concerned=[f"user:{row.to_user}"] if row.to_user else [f"department:{row.to_department}"],
+            message=f"征求意见：{case.case_no}「{item.name}」{row.question[:200]}（{actor.username}）")])
+    _audit(session, case, actor, "work_item.consulted", step=item.step, item=item,
+           after={"to": [r.to_user or r.to_department for r in asked], "question": question.strip()})
+    return asked
+
+
+def answer(session: Session, consultation_id: int, actor: Actor, text: Any):
+    from .models import Consultation
+
+    if not isinstance(text, str) or not text.strip() or len(text) > 2000:
+        raise InvalidInput("answer: at most 2,000 characters", fields={"answer": "required"})
+    row = session.get(Consultation, consultation_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no consultation {consultation_id}")
+    if actor.role != "admin" and actor.username != row.to_user and \
+            (row.to_department is None or actor.department != row.to_department):
+        raise Forbidden(f"consultation {consultation_id} asks someone else")
+    if row.state != "open":
+        raise Conflict(f"consultation {consultation_id} is {row.state}")
+    row.state, row.answer, row.answered_by, row.answered_at = "answered", text.strip(), actor.username, now()
+    case = session.get(Case, row.case_id)
+    sla.record_alerts(session, [dict(
+        dedupe_key=f"consult:{row.id}:answer", level="notice", case_id=case.id, case_no=case.case_no,
+        assignee=row.asked_by, concerned=[f"user:{row.asked_by}"], at=row.answered_at, created_at=row.answered_at,
+        message=f"意见已答复：{case.case_no}（{actor.username}）{row.answer[:200]}")])
+    _audit(session, case, actor, "consultation.answered", after={"consultation": row.id, "answer": row.answer})
+    return row
+
+
+def withdraw_question(session: Session, consultation_id: int, actor: Actor):
+    from .models import Consultation
+
+    row = session.get(Consultation, consultation_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no consultation {consultation_id}")
+    if actor.username != row.asked_by and actor.role != "admin":
+        raise Forbidden("whoever asked withdraws the question")
+    if row.state != "open":
+        raise Conflict(f"consultation {consultation_id} is {row.state}")
+    row.state = "withdrawn"
+    _audit(session, session.get(Case, row.case_id), actor, "consultation.withdrawn",
+           after={"consultation": row.id})
+    return row
+
+
+def pending_opinions(session: Session, item_id: int) -> list:
+    from .models import Consultation
+
+    return list(session.scalars(select(Consultation).where(Consultation.work_item_id == item_id,
+                                                           Consultation.state == "open")))
+
+
+def opinions_of_case(session: Session, case_id: int) -> list:
+    from .models import Consultation
+
+    return list(session.scalars(select(Consultation).where(Consultation.case_id == case_id)
+                                .order_by(Consultation.id)))

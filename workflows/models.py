@@ -542,3 +542,22 @@ class Supervision(Base):
     reply: Mapped[str | None] = mapped_column(String(2000))
     replied_by: Mapped[str | None] = mapped_column(String(100))
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Consultation(Base):
+    """加签 (征求意见): the holder of a step asks a person or a department for an opinion before deciding."""
+
+    __tablename__ = "consultations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    work_item_id: Mapped[int] = mapped_column(ForeignKey("work_items.id"), index=True)
+    to_user: Mapped[str | None] = mapped_column(String(100))
+    to_department: Mapped[str | None] = mapped_column(String(40))
+    question: Mapped[str] = mapped_column(String(1000))
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | answered | withdrawn
+    asked_by: Mapped[str] = mapped_column(String(100))
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer: Mapped[str | None] = mapped_column(String(2000))
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,5 +1,5 @@
 """extensions (延期): requests and decisions, and the working days a clock was extended by; the case's
-internal notes; stand-ins (代理); copies (抄送); formal 督办
+internal notes; stand-ins (代理); copies (抄送); formal 督办; consultations (加签)
 
 Revision ID: 0014
 Revises: 0013
@@ -90,9 +90,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_supervisions"),
     )
     op.create_index("ix_supervisions_case_id", "supervisions", ["case_id"])
+    op.create_table(
+        "consultations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("work_item_id", sa.Integer(), nullable=False),
+        sa.Column("to_user", sa.String(100), nullable=True),
+        sa.Column("to_department", sa.String(40), nullable=True),
+        sa.Column("question", sa.String(1000), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("asked_by", sa.String(100), nullable=False),
+        sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answer", sa.String(2000), nullable=True),
+        sa.Column("answered_by", sa.String(100), nullable=True),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_consultations_case_id_cases"),
+        sa.ForeignKeyConstraint(["work_item_id"], ["work_items.id"], name="fk_consultations_work_item_id_work_items"),
+        sa.PrimaryKeyConstraint("id", name="pk_consultations"),
+    )
+    op.create_index("ix_consultations_case_id", "consultations", ["case_id"])
+    op.create_index("ix_consultations_work_item_id", "consultations", ["work_item_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("consultations")
     op.drop_table("supervisions")
     op.drop_table("case_copies")
     with op.batch_alter_table("users") as batch_op:

@@ -421,3 +421,46 @@ def test_copies_by_hand_and_by_the_bpmn_give_read_only_sight_and_are_marked_read
     assert api.get("/copies?unread=true", as_user="housing").get_json()["copies"] == []  # read now
     history = [e["action"] for e in api.get(f"/cases/{case_no}").get_json()["history"]]
     assert "case.copied" in history
+
+
+def test_a_step_waits_for_the_opinions_it_asked(api, deployed):
+    case_no = api.start("company_setup")["case_no"]
+    accept(api, case_no)
+    registration = api.open_items(case_no)["registration"]
+    r = api.post(f"/work-items/{registration['id']}/consult", "samr",
+                 json={"to": ["housing", "tax"], "question": "经营场所是否符合住建要求？"})
+    assert r.status_code == 201
+    asked = {c["to_department"]: c for c in r.get_json()["consultations"]}
+    r = api.post(f"/work-items/{registration['id']}/complete", "samr",
+                 json={"data": {"approval": "approve", "license_no": "L"}})
+    assert r.status_code == 409 and "housing" in r.get_json()["message"]  # waits for the opinions
+    assert api.get(f"/cases/{case_no}", as_user="housing").status_code == 200  # may read it to answer
+    assert api.post(f"/consultations/{asked['housing']['id']}/answer", "police",
+                    json={"answer": "x"}).status_code == 403
+    r = api.post(f"/consultations/{asked['housing']['id']}/answer", "housing", json={"answer": "符合，无异议"})
+    assert r.status_code == 200 and r.get_json()["state"] == "answered"
+    assert api.post(f"/consultations/{asked['tax']['id']}/withdraw", "tax").status_code == 403
+    assert api.post(f"/consultations/{asked['tax']['id']}/withdraw", "samr").status_code == 200
+    api.complete(registration, "samr", {"approval": "approve", "license_no": "L"})
+    opinions = api.get(f"/cases/{case_no}").get_json()["opinions"]
+    assert {(o["to_department"], o["state"]) for o in opinions} == {("housing", "answered"), ("tax", "withdrawn")}
+    assert opinions[0]["answer"] == "符合，无异议" or opinions[1]["answer"] == "符合，无异议"
+
+
+def test_opinions_are_asked_and_answered_on_the_pages(app, deployed):
+    from tests.webapp.test_pages import Browser, accept_case
+
+    case_no, _ = accept_case(app)
+    with deployed.read() as s:
+        item = s.scalar(select(WorkItem).where(WorkItem.case_no == case_no, WorkItem.step == "registration"))
+    samr = Browser(app, "samr")
+    r = samr.post_form(f"/items/{item.id}", f"/items/{item.id}/consult", to="housing", question="场所是否合规？")
+    assert r.status_code == 302
+    housing = Browser(app, "housing")
+    page = housing.get(f"/cases/{case_no}").get_data(as_text=True)
+    assert "场所是否合规" in page and "您的意见" in page
+    import re
+    consultation = re.search(r"/consultations/(\d+)/answer", page).group(1)
+    assert housing.post_form(f"/cases/{case_no}", f"/consultations/{consultation}/answer",
+                             answer="合规").status_code == 302
+    assert "合规" in samr.get(f"/cases/{case_no}").get_data(as_text=True)

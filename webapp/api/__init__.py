@@ -34,4 +34,5 @@ def register(app: Flask) -> list:
     for module in modules:
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
     api.register_blueprint(people.copies_blp, url_prefix="/api/v1/copies")
-    return [module.blp for module in modules] + [people.copies_blp]
+    api.register_blueprint(work_items.consultations_blp, url_prefix="/api/v1/consultations")
+    return [module.blp for module in modules] + [people.copies_blp, work_items.consultations_blp]

@@ -1,6 +1,6 @@
 from flask_smorest import Blueprint
 
-from workflows import cases, visibility, window
+from workflows import cases, copies, visibility, window
 
 from ..auth import current_actor, database, login_required
 from .schemas import CaseCreate, CaseDetail, EndIn, NoteIn, NoteOut, PauseIn, PauseOut
@@ -16,7 +16,8 @@ def _detail(session, case) -> dict:
     # the query code lets its holder act as the applicant: the window hands it over, nobody else sees it
     code = case.query_code if visibility.sees_query_code(current_actor()) else None
     return {**{name: getattr(case, name) for name in fields}, "query_code": code,
-            "applicant": cases.applicant_of(case), "notes": visibility.notes(session, case.id), **view}
+            "applicant": cases.applicant_of(case), "notes": visibility.notes(session, case.id),
+            "opinions": copies.opinions_of_case(session, case.id), **view}
 
 
 @blp.route("", methods=["POST"])

@@ -185,6 +185,7 @@ class CaseOut(Schema):
 
 class CaseDetail(CaseOut):
     notes = fields.List(fields.Nested("NoteOut"), metadata={"description": "the internal thread (staff only)"})
+    opinions = fields.List(fields.Nested("ConsultationOut"), metadata={"description": "加签: opinions asked"})
     clocks = fields.List(fields.Nested("ClockOut"))
     pauses = fields.List(fields.Nested("PauseOut"))
     open_items = fields.List(fields.Nested(WorkItemOut))
@@ -324,6 +325,34 @@ class SupervisionOut(Schema):
     reply = fields.String(allow_none=True)
     replied_by = fields.String(allow_none=True)
     replied_at = LocalTime(allow_none=True)
+
+
+class ConsultIn(Strict):
+    to = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
+                     validate=validate.Length(min=1, max=20))
+    question = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class AnswerIn(Strict):
+    answer = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ConsultationOut(Schema):
+    id = fields.Integer()
+    work_item_id = fields.Integer()
+    to_user = fields.String(allow_none=True)
+    to_department = fields.String(allow_none=True)
+    question = fields.String()
+    state = fields.String()
+    asked_by = fields.String()
+    asked_at = LocalTime()
+    answer = fields.String(allow_none=True)
+    answered_by = fields.String(allow_none=True)
+    answered_at = LocalTime(allow_none=True)
+
+
+class ConsultationList(Schema):
+    consultations = fields.List(fields.Nested(ConsultationOut))
 
 
 class EndIn(Strict):

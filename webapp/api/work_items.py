@@ -4,8 +4,12 @@ from workflows import cases, copies, operations
 
 from ..auth import current_actor, database, login_required
 from .schemas import (
+    AnswerIn,
     CcIn,
     CompleteIn,
+    ConsultationList,
+    ConsultationOut,
+    ConsultIn,
     CopyList,
     ReturnIn,
     ReturnTargetList,
@@ -139,3 +143,37 @@ def cc(body, item_id: int):
     """抄送: the holder copies the case to users or departments, read-only; each is told."""
     actor = current_actor()
     return {"copies": database().transaction(lambda s: copies.copy_item(s, item_id, actor, body["to"]))}
+
+
+@blp.route("/<int:item_id>/consult", methods=["POST"])
+@blp.arguments(ConsultIn)
+@blp.response(201, ConsultationList)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def consult(body, item_id: int):
+    """加签 (征求意见): ask people or departments for an opinion; the step waits for every answer."""
+    actor = current_actor()
+    return {"consultations": database().transaction(
+        lambda s: copies.consult(s, item_id, actor, body["to"], body["question"]))}
+
+
+consultations_blp = Blueprint("consultations", __name__, description="加签: opinions asked of a step")
+
+
+@consultations_blp.route("/<int:consultation_id>/answer", methods=["POST"])
+@consultations_blp.arguments(AnswerIn)
+@consultations_blp.response(200, ConsultationOut)
+@consultations_blp.doc(security=[{"bearer": []}])
+@login_required
+def answer(body, consultation_id: int):
+    actor = current_actor()
+    return database().transaction(lambda s: copies.answer(s, consultation_id, actor, body["answer"]))
+
+
+@consultations_blp.route("/<int:consultation_id>/withdraw", methods=["POST"])
+@consultations_blp.response(200, ConsultationOut)
+@consultations_blp.doc(security=[{"bearer": []}])
+@login_required
+def withdraw_question(consultation_id: int):
+    actor = current_actor()
+    return database().transaction(lambda s: copies.withdraw_question(s, consultation_id, actor))

@@ -405,6 +405,27 @@ def reply_supervision(supervision_id: int):
     return redirect(url_for("staff.case_page", case_no=done.case_no) if done else url_for("staff.worklist"))
 
 
+@bp.post("/items/<int:item_id>/consult")
+@login_required
+def consult(item_id: int):
+    to = [t.strip() for t in request.form.get("to", "").replace("，", ",").split(",") if t.strip()]
+    _act(lambda s: copies.consult(s, item_id, current_user.actor, to, request.form.get("question", "")),
+         _("已征求意见，待各方答复后再办结"))
+    return redirect(url_for("staff.work_item", item_id=item_id))
+
+
+@bp.post("/consultations/<int:consultation_id>/answer")
+@login_required
+def answer(consultation_id: int):
+    done = _act(lambda s: copies.answer(s, consultation_id, current_user.actor, request.form.get("answer", "")),
+                _("已答复"))
+    if done is None:
+        return redirect(url_for("staff.copies_page"))
+    with db().read() as session:
+        case = session.get(Case, done.case_id)
+    return redirect(url_for("staff.case_page", case_no=case.case_no))
+
+
 @bp.post("/cases/<case_no>/terminate")
 @roles("supervisor")
 def terminate(case_no: str):
@@ -461,6 +482,7 @@ def case_page(case_no: str):
         granted = extensions.of_case(session, case.id)
         thread = visibility.notes(session, case.id)
         supervisions = supervision.of_case(session, case.id)
+        opinions = copies.opinions_of_case(session, case.id)
     if current_user.role == "reviewer":  # a copy to them or their department is read now
         db().transaction(lambda s: copies.mark_read(s, case.id, current_user.actor))
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
@@ -469,7 +491,7 @@ def case_page(case_no: str):
     start_data = _shown(definition.start_fields, case.data)
     return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
                 steps=definition.steps, records=records, start_data=start_data, extensions=granted, notes=thread,
-                supervisions=supervisions)
+                supervisions=supervisions, opinions=opinions)
 
 
 def _shown(fields, data: dict) -> list[tuple[str, str]]:
