@@ -339,6 +339,10 @@ def _complete_item(session: Session, item: WorkItem, at: datetime, by: str, data
         set_committed_value(item, key, value)
 
 
+class DelegatedStep(Exception):
+    """The step was delegated to the one submitting: their submission is a draft for its holder."""
+
+
 class CaseChanged(Exception):
     """The case moved on between the evaluation of a step and its write: evaluate again."""
 
@@ -434,6 +438,8 @@ def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> Pre
     if row is None:
         raise NotFound(f"no work item {item_id}")
     case, item = row
+    if item.delegated_by and item.assignee == actor.username and item.state == "claimed":
+        raise DelegatedStep(item.id)  # 委派: the colleague's submission goes back to the holder
     _check_may_complete(actor, item, case, session)
     definition = definition_for(version_of(session, case))
     clean = validate(list(definition.steps[item.step].fields), data, f"step {item.step}")
@@ -547,15 +553,27 @@ def prepared_write(db, prepare, apply, what: str, attempts: int = 5):
 
 def complete_step(db, item_id: int, actor: Actor, data: Any, attempts: int = 5, also=None) -> WorkItem:
     """A step on its own, the API's and pages' way: prepared with no lock, written with the revision
-    check. `also(session, item)` adds to the same write (a form's token, its uploads)."""
+    check. `also(session, item)` adds to the same write (a form's token, its uploads). On a delegated
+    step (委派) the colleague's submission goes back to the holder as a draft instead."""
+
     def write(session: Session, prepared: PreparedStep) -> WorkItem:
         item = apply_step(session, prepared, actor)
         if also is not None:
             also(session, item)
         return item
 
-    return prepared_write(db, lambda session: prepare_step(session, item_id, actor, data), write,
-                          f"work item {item_id}", attempts)
+    try:
+        return prepared_write(db, lambda session: prepare_step(session, item_id, actor, data), write,
+                              f"work item {item_id}", attempts)
+    except DelegatedStep:
+        from .operations import hand_back
+
+        def draft(session: Session) -> WorkItem:
+            item = hand_back(session, item_id, actor, data)
+            if also is not None:
+                also(session, item)
+            return item
+        return db.transaction(draft)
 
 
 def version_of(session: Session, case: Case):

@@ -153,6 +153,7 @@ class WorkItem(Base):
     # why the item is here or how it ended when that is not plain work: "退回：…" on a returned-to step
     note: Mapped[str | None] = mapped_column(String(1000))
     urged: Mapped[int] = mapped_column(Integer, default=0)  # 催办 received
+    delegated_by: Mapped[str | None] = mapped_column(String(100))  # 委派: the holder who asked, to confirm
 
     case: Mapped[Case] = relationship()
 

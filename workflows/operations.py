@@ -387,3 +387,52 @@ def urge(session: Session, item_id: int, actor: Actor, message: Any) -> WorkItem
     _audit(session, case, actor, "work_item.urged", step=item.step, item=item, before={"urged": item.urged - 1},
            after={"urged": item.urged, "message": text, "at": at.isoformat()})
     return item
+
+
+# --- 委派: the holder asks a colleague to do it, and confirms what comes back ------------------------
+
+def delegate(session: Session, item_id: int, actor: Actor, to: Any) -> WorkItem:
+    """委派: the holder asks a colleague of the department to do the step; when the colleague submits, it
+    comes back to the holder to confirm (complete) or to delegate again."""
+    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
+    if row is None:
+        raise NotFound(f"no work item {item_id}")
+    case, _ = row
+    item = session.get(WorkItem, item_id, populate_existing=True)
+    if item.state != "claimed" or (item.assignee != actor.username and item.delegated_by != actor.username):
+        raise Conflict(f"work item {item_id}: the holder delegates a step they have claimed")
+    colleague = session.scalar(select(User).where(User.username == to)) if isinstance(to, str) else None
+    if colleague is None or not colleague.active or colleague.role != item.role or \
+            colleague.department != item.department or colleague.username == actor.username:
+        raise InvalidInput(f"to: {to!r} is not an active colleague of the {item.department} department",
+                           fields={"to": "not a colleague"})
+    holder = item.delegated_by or actor.username
+    before = {"assignee": item.assignee, "delegated_by": item.delegated_by}
+    item.assignee, item.delegated_by = colleague.username, holder
+    item.note = f"委派：{holder} 请 {colleague.username} 办理，办理后由 {holder} 确认"
+    _notice(session, case, item, f"item:{item.id}:delegate:{now().timestamp()}",
+            f"委派：{case.case_no}「{item.name}」由 {holder} 请您办理", user=colleague.username)
+    _audit(session, case, actor, "work_item.delegated", step=item.step, item=item, before=before,
+           after={"assignee": colleague.username, "delegated_by": holder})
+    return item
+
+
+def hand_back(session: Session, item_id: int, actor: Actor, data: Any) -> WorkItem:
+    """The colleague's submission on a delegated step: kept as a draft on the item, back to its holder."""
+    from .forms import validate
+
+    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
+    case, _ = row
+    item = session.get(WorkItem, item_id, populate_existing=True)
+    if item.state != "claimed" or item.assignee != actor.username or not item.delegated_by:
+        raise Conflict(f"work item {item_id} is not delegated to {actor.username}")
+    definition = definition_for(version_of(session, case))
+    clean = validate(list(definition.steps[item.step].fields), data, f"step {item.step}")
+    holder = item.delegated_by
+    item.data, item.assignee, item.delegated_by = clean, holder, None
+    item.note = f"{actor.username} 已按委派办理，待 {holder} 确认（可直接办结或再次委派）"
+    _notice(session, case, item, f"item:{item.id}:handback:{now().timestamp()}",
+            f"委派已办理：{case.case_no}「{item.name}」（{actor.username}），请确认", user=holder)
+    _audit(session, case, actor, "work_item.delegate_done", step=item.step, item=item,
+           after={"draft": clean, "back_to": holder})
+    return item

@@ -1,5 +1,5 @@
 """extensions (延期): requests and decisions, and the working days a clock was extended by; the case's
-internal notes; stand-ins (代理); copies (抄送); formal 督办; consultations (加签)
+internal notes; stand-ins (代理); copies (抄送); formal 督办; consultations (加签); 委派
 
 Revision ID: 0014
 Revises: 0013
@@ -15,6 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("work_items") as batch_op:
+        batch_op.add_column(sa.Column("delegated_by", sa.String(100), nullable=True))
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(sa.Column("stand_in", sa.String(100), nullable=True))
         batch_op.add_column(sa.Column("stand_in_from", sa.Date(), nullable=True))
@@ -113,6 +115,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("work_items") as batch_op:
+        batch_op.drop_column("delegated_by")
     op.drop_table("consultations")
     op.drop_table("supervisions")
     op.drop_table("case_copies")

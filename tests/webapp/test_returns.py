@@ -464,3 +464,29 @@ def test_opinions_are_asked_and_answered_on_the_pages(app, deployed):
     assert housing.post_form(f"/cases/{case_no}", f"/consultations/{consultation}/answer",
                              answer="合规").status_code == 302
     assert "合规" in samr.get(f"/cases/{case_no}").get_data(as_text=True)
+
+
+def test_a_delegated_step_comes_back_to_its_holder_to_confirm(api, deployed):
+    from tests.conftest import DEMO_PASSWORD
+    from workflows import users
+
+    deployed.transaction(lambda s: users.add_user(s, "samr2", "reviewer", DEMO_PASSWORD, "samr"))
+    case_no = api.start("company_setup")["case_no"]
+    accept(api, case_no)
+    item = api.open_items(case_no)["registration"]
+    assert api.post(f"/work-items/{item['id']}/delegate", "samr", json={"to": "samr2"}).status_code == 409
+    api.post(f"/work-items/{item['id']}/claim", "samr")
+    r = api.post(f"/work-items/{item['id']}/delegate", "samr", json={"to": "samr2"})
+    assert r.status_code == 200 and r.get_json()["assignee"] == "samr2"
+    # the colleague does it: a draft, back to the holder — the process has not moved
+    r = api.post(f"/work-items/{item['id']}/complete", "samr2",
+                 json={"data": {"approval": "approve", "license_no": "L-7", "opinion": "材料齐全"}})
+    assert r.status_code == 200, r.get_json()
+    back = r.get_json()
+    assert (back["state"], back["assignee"], back["data"]["license_no"]) == ("claimed", "samr", "L-7")
+    assert "registration" in api.open_items(case_no)
+    # the holder confirms (completes with the draft)
+    api.complete(back, "samr", back["data"])
+    assert "registration" not in api.open_items(case_no)
+    history = [e["action"] for e in api.get(f"/cases/{case_no}").get_json()["history"]]
+    assert history.index("work_item.delegated") < history.index("work_item.delegate_done")

@@ -355,6 +355,10 @@ class ConsultationList(Schema):
     consultations = fields.List(fields.Nested(ConsultationOut))
 
 
+class DelegateIn(Strict):
+    to = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
 class EndIn(Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 

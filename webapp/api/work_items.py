@@ -11,6 +11,7 @@ from .schemas import (
     ConsultationOut,
     ConsultIn,
     CopyList,
+    DelegateIn,
     ReturnIn,
     ReturnTargetList,
     TransferIn,
@@ -177,3 +178,15 @@ def answer(body, consultation_id: int):
 def withdraw_question(consultation_id: int):
     actor = current_actor()
     return database().transaction(lambda s: copies.withdraw_question(s, consultation_id, actor))
+
+
+@blp.route("/<int:item_id>/delegate", methods=["POST"])
+@blp.arguments(DelegateIn)
+@blp.response(200, WorkItemOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def delegate(body, item_id: int):
+    """委派: the holder asks a colleague to do the step; the colleague's completion comes back to the holder
+    as a draft to confirm (complete) or to delegate again."""
+    actor = current_actor()
+    return database().transaction(lambda s: operations.delegate(s, item_id, actor, body["to"]))

@@ -274,8 +274,19 @@ def work_item(item_id: int):
             User.role == item.role, User.department == item.department, User.active.is_(True),
             User.username != (item.assignee or actor.username)).order_by(User.username)).all() \
             if item.state in cases.OPEN_STATES else []
+    # a delegated step's draft (委派) fills the form for its holder to confirm
+    form = request.form if request.method == "POST" else {k: v for k, v in (item.data or {}).items()
+                                                           if item.state in cases.OPEN_STATES}
     return page("work_item.html", 400 if errors else 200, item=item, step=step, case=case, view=view,
-                errors=errors, form=request.form, back=back, colleagues=colleagues)
+                errors=errors, form=form, back=back, colleagues=colleagues)
+
+
+@bp.post("/items/<int:item_id>/delegate")
+@login_required
+def delegate(item_id: int):
+    actor = current_user.actor
+    done = _act(lambda s: operations.delegate(s, item_id, actor, request.form.get("to")), _("已委派"))
+    return redirect(url_for("staff.worklist") if done else url_for("staff.work_item", item_id=item_id))
 
 
 @bp.post("/items/<int:item_id>/transfer")
