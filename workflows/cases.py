@@ -218,6 +218,7 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
         item = WorkItem(case_id=case.id, case_no=case.case_no, task_id=task_id, step=step.bpmn_id,
                         name=step.name, role=step.role, department=step.department, lane=step.lane,
                         budget=budget, state="open", created_at=at)
+        _for_instance(session, item, task, at)
         created.append(item)
     withdrawn = set()
     for task_id, item in existing.items():
@@ -244,6 +245,29 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
                             item=item, department=item.department, at=at)
     _sync_stage_clocks(session, case, workflow, definition, at, budgets, returned)
     return created
+
+
+def _for_instance(session: Session, item: WorkItem, task, at: datetime) -> None:
+    """An instance of a multi-instance step (会签 / 或签 / 票签) goes to the department or person its
+    element names (the step's input item): a department code gives the item to that department, a
+    username to that person (claimed)."""
+    parent = task.parent
+    input_item = getattr(getattr(parent, "task_spec", None), "input_item", None)
+    if input_item is None:
+        return
+    element = task.data.get(input_item.bpmn_id)
+    if not isinstance(element, str):
+        return
+    if element in catalogue().departments:
+        item.department = element
+        item.name = f"{item.name}（{catalogue().departments[element].name}）"
+        return
+    from .models import User
+    user = session.scalar(select(User).where(User.username == element, User.active.is_(True)))
+    if user is not None and user.department:
+        item.department, item.role = user.department, user.role
+        item.state, item.assignee, item.claimed_at = "claimed", user.username, at
+        item.name = f"{item.name}（{user.display_name or user.username}）"
 
 
 def _sync_stage_clocks(session: Session, case: Case, workflow, definition: ProcessDefinition, at,

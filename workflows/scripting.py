@@ -181,8 +181,29 @@ class RestrictedEnvironment(TaskDataEnvironment):
         return True
 
 
+class HallScriptEngine(PythonScriptEngine):
+    """Spiff's engine with one addition for multi-instance steps (会签 / 或签 / 票签): the completion
+    condition, evaluated on the instance that just finished, also sees `done` — the outputs of the
+    instances finished so far — and `instances`, how many there are; so `done.count('agree') >= 2`
+    (票签) or `opinion == 'disagree'` (one 不同意 ends it) can be written."""
+
+    def evaluate(self, task, expression, external_context=None):
+        parent = getattr(task, "parent", None)
+        spec = getattr(parent, "task_spec", None) if parent is not None else None
+        output = getattr(spec, "data_output", None)
+        if output is not None and hasattr(spec, "condition"):
+            extra = dict(external_context or {})
+            try:
+                extra.setdefault("done", output.get(parent) if output.exists(parent) else [])
+            except Exception:  # noqa: BLE001 - the extra names are a convenience, never an error
+                extra.setdefault("done", [])
+            extra.setdefault("instances", len(parent.children))
+            external_context = extra
+        return super().evaluate(task, expression, external_context)
+
+
 def make_script_engine() -> PythonScriptEngine:
-    return PythonScriptEngine(environment=RestrictedEnvironment())
+    return HallScriptEngine(environment=RestrictedEnvironment())
 
 
 def evaluate(expression: str, data: dict[str, Any]) -> Any:
