@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 import workflows.models  # noqa: F401  (the tables, for TABLES)
 from webapp.app import create_app
-from webapp.cli import DEMO_PASSWORD, DEMO_USERS
+from webapp.cli import DEMO_PASSWORD, DEMO_POSITIONS, DEMO_USERS
 from workflows import calendar_store, users
 from workflows.cases import Actor
 from workflows.db import Base, Database
@@ -84,7 +84,7 @@ def deployed(database) -> Database:
         database.transaction(lambda s, y=year: calendar_store.load_official_year(s, y, "tests"))
     for username, role, department, display in DEMO_USERS:
         database.transaction(lambda s, u=username, r=role, d=department, n=display:
-                             users.add_user(s, u, r, DEMO_PASSWORD, d, n))
+                             users.add_user(s, u, r, DEMO_PASSWORD, d, n, DEMO_POSITIONS.get(u, ())))
     return database
 
 

@@ -28,10 +28,15 @@ DEMO_USERS = [
     ("samr", "reviewer", "samr", "市场监管审批员"),
     ("police", "reviewer", "police", "公安审批员"),
     ("tax", "reviewer", "tax", "税务审批员"),
-    ("housing", "reviewer", "housing", "住建审批员"),
+    ("housing", "reviewer", "housing", "住建审批员（科长）"),
+    ("housing2", "reviewer", "housing", "住建承办人"),
     ("nrp", "reviewer", "nrp", "自然资源审批员"),
     ("ndrc", "reviewer", "ndrc", "发改审批员"),
 ]
+
+
+# positions held in the department: construction permits' 联合竣工验收 is signed off by a 科长
+DEMO_POSITIONS = {"housing": ("承办人", "科长"), "housing2": ("承办人",)}
 
 
 def _fail(message: str) -> None:
@@ -599,7 +604,7 @@ def _add_demo_users(database: Database) -> None:
     for username, role, department, display in DEMO_USERS:
         try:
             database.transaction(lambda s, u=username, r=role, d=department, n=display:
-                                 users.add_user(s, u, r, DEMO_PASSWORD, d, n))
+                                 users.add_user(s, u, r, DEMO_PASSWORD, d, n, DEMO_POSITIONS.get(u, ())))
         except DomainError:
             pass  # already there from an earlier run
 

@@ -217,7 +217,7 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
             _budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}")
         item = WorkItem(case_id=case.id, case_no=case.case_no, task_id=task_id, step=step.bpmn_id,
                         name=step.name, role=step.role, department=step.department, lane=step.lane,
-                        budget=budget, state="open", created_at=at)
+                        budget=budget, state="open", created_at=at, position=step.position)
         _for_instance(session, item, task, at)
         created.append(item)
     withdrawn = set()
@@ -312,9 +312,20 @@ def _may_work(actor: Actor, item: WorkItem) -> None:
                         f"{item.role}s")
 
 
+def holds_position(session: Session, actor: Actor, item: WorkItem) -> None:
+    """Roles are the coarse permission; a step that names a position is worked by those who hold it."""
+    if not item.position or actor.role == "admin":
+        return
+    from .models import User
+    positions = session.scalar(select(User.positions).where(User.username == actor.username)) or []
+    if item.position not in positions:
+        raise Forbidden(f"step {item.name} is worked by a {item.position} of the department")
+
+
 def claim(session: Session, item_id: int, actor: Actor) -> WorkItem:
     item, case = _item_for_update(session, item_id)
     _may_work(actor, item)
+    holds_position(session, actor, item)
     if item.state == "claimed" and item.assignee == actor.username:
         return item
     if item.state != "open":
@@ -393,6 +404,7 @@ def _check_may_complete(actor: Actor, item: WorkItem, case: Case, session: Sessi
     if case.status == "paused":
         raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
     if session is not None:
+        holds_position(session, actor, item)
         from .copies import pending_opinions
         waiting = pending_opinions(session, item.id)
         if waiting:  # 加签: every opinion asked comes first (or the question is withdrawn)
@@ -824,6 +836,10 @@ def list_work_items(session: Session, query: WorkItemQuery, actor: Actor) -> tup
         stmt = stmt.where(WorkItem.role == query.role)
     if department:
         stmt = stmt.where(WorkItem.department == department)
+    if not actor.sees_everything:  # steps that need a position show to those who hold it
+        from .models import User
+        held = session.scalar(select(User.positions).where(User.username == actor.username)) or []
+        stmt = stmt.where(or_(WorkItem.position.is_(None), WorkItem.position.in_(held)))
     if query.assignee:
         stmt = stmt.where(WorkItem.assignee == query.assignee)
     if query.case_no:

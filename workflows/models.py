@@ -154,6 +154,7 @@ class WorkItem(Base):
     note: Mapped[str | None] = mapped_column(String(1000))
     urged: Mapped[int] = mapped_column(Integer, default=0)  # 催办 received
     delegated_by: Mapped[str | None] = mapped_column(String(100))  # 委派: the holder who asked, to confirm
+    position: Mapped[str | None] = mapped_column(String(40))  # the position in the department it needs
 
     case: Mapped[Case] = relationship()
 
@@ -189,6 +190,8 @@ class User(Base):
     credential_version: Mapped[int] = mapped_column(Integer, default=1)
     # 代理: while away (from … until, days in the hall's time zone) items meant for this user go to the stand-in
     stand_in: Mapped[str | None] = mapped_column(String(100))
+    # positions held in the department (承办人, 科长, …): a step may require one
+    positions: Mapped[list[str] | None] = mapped_column(JSON)
     stand_in_from: Mapped[date | None] = mapped_column(Date)
     stand_in_until: Mapped[date | None] = mapped_column(Date)
 

@@ -51,6 +51,7 @@ class Step:
     fields: tuple[Field, ...] = ()
     return_to: tuple[str, ...] = ()  # the earlier steps a reviewer may return this one to (empty: any)
     cc: tuple[str, ...] = ()  # whom to copy (抄送) when it completes: department codes or usernames
+    position: str | None = None  # the position in the department that works it (e.g. 科长)
 
 
 @dataclass
@@ -137,7 +138,8 @@ def _step_for(task_spec, properties: dict[str, str], kind: str) -> Step:
     return_to = tuple(t.strip() for t in properties.get("return_to", "").split(",") if t.strip())
     cc = tuple(t.strip() for t in properties.get("cc", "").split(",") if t.strip())
     return Step(element, task_spec.bpmn_name or element, kind, task_spec.lane, dept.code,
-                properties.get("role", dept.role), budget, budget_expr, fields, return_to, cc)
+                properties.get("role", dept.role), budget, budget_expr, fields, return_to, cc,
+                (properties.get("position") or "").strip()[:40] or None)
 
 
 def _check_scripts(spec: BpmnProcessSpec) -> None:

@@ -65,7 +65,8 @@ def reset_password(session: Session, actor: Actor, username: str, password: str)
     return user
 
 
-def assign(session: Session, actor: Actor, username: str, role: str, department: str | None) -> User:
+def assign(session: Session, actor: Actor, username: str, role: str, department: str | None,
+           positions: list[str] | None = None) -> User:
     _admin(actor)
     if role not in ROLES:
         raise InvalidInput(f"role: one of {', '.join(ROLES)}")
@@ -74,10 +75,13 @@ def assign(session: Session, actor: Actor, username: str, role: str, department:
     if role in ("clerk", "reviewer") and not department:
         raise InvalidInput(f"department: a {role} needs one")
     user = _user(session, username)
-    before = {"user": username, "role": user.role, "department": user.department}
+    before = {"user": username, "role": user.role, "department": user.department, "positions": user.positions}
     user.role, user.department = role, department or None
+    if positions is not None:  # positions held in the department (承办人, 科长, …)
+        user.positions = [p.strip()[:40] for p in positions if p.strip()][:10] or None
     users.revoke(user)  # what the old sessions may do has changed: they sign in again
-    record(session, actor, "user.assigned", before, {"user": username, "role": role, "department": user.department})
+    record(session, actor, "user.assigned", before, {"user": username, "role": role, "department": user.department,
+                                                      "positions": user.positions})
     return user
 
 

@@ -33,7 +33,7 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,100}$")
 
 
 def add_user(session: Session, username: str, role: str, password: str, department: str | None = None,
-             display_name: str = "") -> User:
+             display_name: str = "", positions: tuple[str, ...] | list[str] = ()) -> User:
     if not _USERNAME.match(username or ""):
         raise InvalidInput("username: 2-100 letters, digits, dot, dash or underscore")
     if role not in ROLES:
@@ -50,7 +50,8 @@ def add_user(session: Session, username: str, role: str, password: str, departme
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(username=username, role=role, department=department, display_name=display_name or username,
-                password_hash=generate_password_hash(password, method=PASSWORD_METHOD))
+                password_hash=generate_password_hash(password, method=PASSWORD_METHOD),
+                positions=[p.strip()[:40] for p in positions if p and p.strip()] or None)
     session.add(user)
     session.flush()
     return user

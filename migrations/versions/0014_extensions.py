@@ -1,5 +1,5 @@
 """extensions (延期): requests and decisions, and the working days a clock was extended by; the case's
-internal notes; stand-ins (代理); copies (抄送); formal 督办; consultations (加签); 委派
+internal notes; stand-ins (代理); copies (抄送); formal 督办; consultations (加签); 委派; positions
 
 Revision ID: 0014
 Revises: 0013
@@ -17,10 +17,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("work_items") as batch_op:
         batch_op.add_column(sa.Column("delegated_by", sa.String(100), nullable=True))
+        batch_op.add_column(sa.Column("position", sa.String(40), nullable=True))
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(sa.Column("stand_in", sa.String(100), nullable=True))
         batch_op.add_column(sa.Column("stand_in_from", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("stand_in_until", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("positions", sa.JSON(), nullable=True))
     with op.batch_alter_table("sla_clocks") as batch_op:
         batch_op.add_column(sa.Column("extended_days", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
@@ -116,11 +118,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("work_items") as batch_op:
+        batch_op.drop_column("position")
         batch_op.drop_column("delegated_by")
     op.drop_table("consultations")
     op.drop_table("supervisions")
     op.drop_table("case_copies")
     with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("positions")
         batch_op.drop_column("stand_in_until")
         batch_op.drop_column("stand_in_from")
         batch_op.drop_column("stand_in")

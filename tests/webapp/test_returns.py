@@ -490,3 +490,39 @@ def test_a_delegated_step_comes_back_to_its_holder_to_confirm(api, deployed):
     assert "registration" not in api.open_items(case_no)
     history = [e["action"] for e in api.get(f"/cases/{case_no}").get_json()["history"]]
     assert history.index("work_item.delegated") < history.index("work_item.delegate_done")
+
+
+def test_a_step_that_needs_a_position_is_worked_by_who_holds_it(api, deployed):
+    """Construction permits' 联合竣工验收 is signed off by a 科长: the 承办人 of the department neither sees
+    it in the worklist nor completes it; the 科长 does."""
+    case_no = api.start("construction_permit", {"project_type": "small_social", "project_name": "小型商业楼"})[
+        "case_no"]
+    accept(api, case_no)
+    for stage in ({"ndrc_approval": ("ndrc", {"approval_no": "A"}), "land_planning": ("nrp", {"permit_no": "P"})},
+                  {"planning_permit": ("nrp", {"permit_no": "P2"}), "design_review": ("housing", {"review_no": "R"})},
+                  {"construction_license": ("housing", {"license_no": "L"}),
+                   "fire_design": ("housing", {"review_no": "F"})}):
+        items = api.open_items(case_no)
+        for step, (user, data) in stage.items():
+            api.complete(items[step], user, data)
+    joint = api.open_items(case_no)["joint_acceptance"]
+    assert joint["position"] == "科长"
+    staff_list = api.get(f"/work-items?state=active&case_no={case_no}", as_user="housing2").get_json()["items"]
+    assert "joint_acceptance" not in {i["step"] for i in staff_list}
+    assert "archive" in {i["step"] for i in staff_list}  # steps without a position still show
+    r = api.post(f"/work-items/{joint['id']}/complete", "housing2", json={"data": {"acceptance_no": "J"}})
+    assert r.status_code == 403 and "科长" in r.get_json()["message"]
+    assert api.post(f"/work-items/{joint['id']}/claim", "housing2").status_code == 403
+    api.complete(joint, "housing", {"acceptance_no": "J"})
+
+
+def test_an_admin_gives_positions(app, deployed):
+    from tests.webapp.test_pages import Browser
+    from workflows.models import User
+
+    admin = Browser(app, "admin")
+    r = admin.post_form("/admin/users", op="assign", username="housing2", role="reviewer", department="housing",
+                        positions="承办人，科长")
+    assert r.status_code == 302
+    with deployed.read() as s:
+        assert s.scalar(select(User).where(User.username == "housing2")).positions == ["承办人", "科长"]

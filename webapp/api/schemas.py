@@ -108,6 +108,7 @@ class WorkItemOut(Schema):
     data = fields.Dict(allow_none=True, metadata={"description": "what the step submitted (completed items)"})
     note = fields.String(allow_none=True, metadata={"description": "why it is here (退回), or how it ended"})
     urged = fields.Integer(metadata={"description": "催办 received"})
+    position = fields.String(allow_none=True, metadata={"description": "the position in the department it needs"})
 
 
 class WorkItemList(Schema):

@@ -322,7 +322,8 @@ def admin_users():
                 return staff_admin.reset_password(session, actor, username, form.get("password", ""))
             if op == "assign":
                 return staff_admin.assign(session, actor, username, form.get("role", ""),
-                                          form.get("department") or None)
+                                          form.get("department") or None,
+                                          form.get("positions", "").replace("，", ",").split(","))
             if op == "unlock":
                 return staff_admin.unlock(session, actor, username)
             if op == "hand_over":
