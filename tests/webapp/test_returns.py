@@ -526,3 +526,29 @@ def test_an_admin_gives_positions(app, deployed):
     assert r.status_code == 302
     with deployed.read() as s:
         assert s.scalar(select(User).where(User.username == "housing2")).positions == ["承办人", "科长"]
+
+
+def test_operations_on_a_property_registration(api, deployed):
+    """退回 inside the parallel stage, 转办-free 催办, 延期 and 终止 on the third seed process."""
+    from tests.conftest import PERSON
+
+    case_no = api.start("property_registration", {"registration_kind": "general"}, **PERSON)["case_no"]
+    accept(api, case_no)
+    items = api.open_items(case_no)
+    assert sorted(items) == ["registration", "tax", "transaction"]
+    api.complete(items["transaction"], "housing", {"contract_no": "HT-1"})
+    # the tax step goes back to the window: the registration still open is cancelled, the done one stays
+    r = api.post(f"/work-items/{items['tax']['id']}/return", "tax", json={"to": "window", "reason": "合同价格需核实"})
+    assert r.status_code == 200 and r.get_json()["step"] == "accept"
+    assert list(api.open_items(case_no)) == ["accept"]
+    api.complete(r.get_json(), "clerk", {"decision": "accept"})
+    items = api.open_items(case_no)
+    assert api.post(f"/work-items/{items['registration']['id']}/urge", "clerk", json={}).get_json()["urged"] == 1
+    ext = api.post(f"/cases/{case_no}/extensions", "nrp", json={"working_days": 1, "reason": "需实地查看"})
+    assert ext.status_code == 201
+    assert api.post(f"/extensions/{ext.get_json()['id']}/approve", "supervisor", json={}).status_code == 200
+    r = api.post(f"/cases/{case_no}/terminate", "supervisor", json={"reason": "法院查封，中止登记"})
+    assert r.status_code == 200 and r.get_json()["open_items"] == []
+    with deployed.read() as s:
+        from workflows.integrity import problems
+        assert list(problems(s)) == []
