@@ -479,11 +479,17 @@ def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> Pre
     _check_may_complete(actor, item, case, session)
     definition = definition_for(version_of(session, case))
     clean = validate(list(definition.steps[item.step].fields), data, f"step {item.step}")
+    workflow, task = task_of(case, item, definition, TaskState.READY, "ready")
+    return _run_step(session, item_id, case.revision, workflow, task, clean, definition, item.step)
+
+
+def task_of(case: Case, item: WorkItem, definition: ProcessDefinition, state: int, what: str):
+    """The case's workflow and the item's task in it, which must be in `state` (else a 409)."""
     workflow = engine.load(case.state, definition)
     task = workflow.get_task_from_id(UUID(item.task_id))
-    if task is None or task.state != TaskState.READY:
-        raise Conflict(f"work item {item_id} is no longer ready in the process")
-    return _run_step(session, item_id, case.revision, workflow, task, clean, definition, item.step)
+    if task is None or task.state != state:
+        raise Conflict(f"work item {item.id} is no longer {what} in the process")
+    return workflow, task
 
 
 def _run_step(session: Session, item_id: int, revision: int, workflow, task, clean: dict[str, Any],

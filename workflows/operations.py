@@ -43,6 +43,7 @@ from .cases import (
     budgets_for,
     prepared_write,
     run_engine,
+    task_of,
     version_of,
 )
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -148,10 +149,7 @@ def prepare_return(session: Session, item_id: int, actor: Actor, to: Any, reason
     if case.status == "paused":
         raise Conflict(f"case {case.case_no} is paused; resume it before returning a step")
     definition = definition_for(version_of(session, case))
-    workflow = engine.load(case.state, definition)
-    task = workflow.get_task_from_id(UUID(item.task_id))
-    if task is None or task.state != TaskState.READY:
-        raise Conflict(f"work item {item_id} is no longer ready in the process")
+    workflow, task = task_of(case, item, definition, TaskState.READY, "ready")
     earlier = _earlier_steps(workflow, task, definition)
     allowed = _allowed(session, case, item, actor, definition, earlier)
     if not earlier:
@@ -261,10 +259,7 @@ def prepare_withdrawal(session: Session, item_id: int, actor: Actor) -> Prepared
         who = f" by {first.assignee or first.completed_by}" if (first.assignee or first.completed_by) else ""
         raise Conflict(f"step {first.name} that followed is already {first.state}{who}; it cannot be taken back")
     definition = definition_for(version_of(session, case))
-    workflow = engine.load(case.state, definition)
-    task = workflow.get_task_from_id(UUID(item.task_id))
-    if task is None or task.state != TaskState.COMPLETED:
-        raise Conflict(f"work item {item_id} is no longer a completed step of the process")
+    workflow, task = task_of(case, item, definition, TaskState.COMPLETED, "a completed step")
 
     def reset():
         engine.reset_to(workflow, task.id)

@@ -380,6 +380,11 @@ def add_note(case_no: str):
     return redirect(url_for("staff.case_page", case_no=case_no) + "#notes")
 
 
+def _names(text: str) -> list[str]:
+    """Usernames or department codes typed in one field, separated by commas (either width)."""
+    return [t.strip() for t in text.replace("，", ",").split(",") if t.strip()]
+
+
 @bp.route("/copies")
 @login_required
 def copies_page():
@@ -393,7 +398,7 @@ def copies_page():
 @bp.post("/items/<int:item_id>/cc")
 @login_required
 def cc(item_id: int):
-    to = [t.strip() for t in request.form.get("to", "").replace("，", ",").split(",") if t.strip()]
+    to = _names(request.form.get("to", ""))
     _act(lambda s: copies.copy_item(s, item_id, current_user.actor, to), _("已抄送"))
     return redirect(url_for("staff.work_item", item_id=item_id))
 
@@ -419,7 +424,7 @@ def reply_supervision(supervision_id: int):
 @bp.post("/items/<int:item_id>/consult")
 @login_required
 def consult(item_id: int):
-    to = [t.strip() for t in request.form.get("to", "").replace("，", ",").split(",") if t.strip()]
+    to = _names(request.form.get("to", ""))
     _act(lambda s: copies.consult(s, item_id, current_user.actor, to, request.form.get("question", "")),
          _("已征求意见，待各方答复后再办结"))
     return redirect(url_for("staff.work_item", item_id=item_id))
