@@ -28,7 +28,7 @@ from .applicants import check_applicant
 from .calendar_store import calendar_version, remember_calendar_version
 from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .forms import validate
+from .forms import required_text, validate
 from .models import AuditEvent, Case, CaseSequence, Pause, SlaClock, WorkItem
 from .processes import ProcessDefinition, Step, cached_version, definition_for, latest_version
 from .script_limits import ScriptLimitExceeded
@@ -68,6 +68,12 @@ def _budget(fixed: str | None, expression: str | None, data: dict[str, Any], wha
         return parse_duration(value).iso()
     except Exception as exc:  # a data-dependent budget the data cannot decide
         raise InvalidInput(f"{what}: the time limit cannot be worked out from the case data ({exc})") from None
+
+
+def _budget_of(step: Step, task) -> str | None:
+    """A step's or stage's limit, fixed or worked out from its task's data."""
+    label = "stage" if step.kind == "stage" else "step"
+    return _budget(step.budget, step.budget_expr, task.data, f"{label} {step.bpmn_id}")
 
 
 _BUMP_SEQUENCE = (update(CaseSequence).where(CaseSequence.year == bindparam("y"),
@@ -213,8 +219,7 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
         if task_id in existing:
             continue
         step = _step_of(definition, task)
-        budget = budgets[task_id] if budgets is not None and task_id in budgets else \
-            _budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}")
+        budget = budgets[task_id] if budgets is not None and task_id in budgets else _budget_of(step, task)
         item = WorkItem(case_id=case.id, case_no=case.case_no, task_id=task_id, step=step.bpmn_id,
                         name=step.name, role=step.role, department=step.department, lane=step.lane,
                         budget=budget, state="open", created_at=at, position=step.position)
@@ -284,8 +289,7 @@ def _sync_stage_clocks(session: Session, case: Case, workflow, definition: Proce
         if task_id in clocks:  # running already (a stage run again after a 退回 gets a clock of its own)
             continue
         step = definition.steps[task.task_spec.bpmn_id]
-        budget = budgets[task_id] if budgets is not None and task_id in budgets else \
-            _budget(step.budget, step.budget_expr, task.data, f"stage {step.bpmn_id}")
+        budget = budgets[task_id] if budgets is not None and task_id in budgets else _budget_of(step, task)
         if budget:
             sla.start_clock(session, case, "stage", budget, step.name, step=step.bpmn_id, task_id=task_id,
                             department=step.department, at=at)
@@ -310,6 +314,16 @@ def _may_work(actor: Actor, item: WorkItem) -> None:
     if actor.role != item.role or actor.department != item.department:
         raise Forbidden(f"work item {item.id} ({item.name}) belongs to the {item.department} department's "
                         f"{item.role}s")
+
+
+def may_hold(actor: Actor, item: WorkItem) -> None:
+    """Acting on an item as its holder (return, transfer, copy): its department's worker while nobody else
+    holds it, or a supervisor or admin on any item."""
+    if actor.role in ("admin", "supervisor"):
+        return
+    _may_work(actor, item)
+    if item.state == "claimed" and item.assignee != actor.username:
+        raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
 
 
 def holds_position(session: Session, actor: Actor, item: WorkItem) -> None:
@@ -395,7 +409,10 @@ class PreparedStep:
     budgets: dict[str, str | None]
 
 
-def _check_may_complete(actor: Actor, item: WorkItem, case: Case, session: Session | None = None) -> None:
+def _check_may_complete(actor: Actor, item: WorkItem, case: Case, session: Session, locked: bool = False
+                        ) -> None:
+    """Who may complete the item, and whether it can be completed now. What other rows tell (opinions
+    still asked) is read once, under the case's lock."""
     _may_work(actor, item)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item.id} is already {item.state}")
@@ -403,8 +420,8 @@ def _check_may_complete(actor: Actor, item: WorkItem, case: Case, session: Sessi
         raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
     if case.status == "paused":
         raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
-    if session is not None:
-        holds_position(session, actor, item)
+    holds_position(session, actor, item)
+    if locked:
         from .copies import pending_opinions
         waiting = pending_opinions(session, item.id)
         if waiting:  # 加签: every opinion asked comes first (or the question is withdrawn)
@@ -435,14 +452,10 @@ def engine_failure(exc: BaseException) -> tuple[str, str]:
 def budgets_for(workflow, definition: ProcessDefinition, ready: list) -> dict[str, str | None]:
     """The limits of the steps and stages about to start, evaluated from their data now (never under
     the write lock)."""
-    budgets: dict[str, str | None] = {}
-    for task in ready:
-        step = _step_of(definition, task)
-        budgets[str(task.id)] = _budget(step.budget, step.budget_expr, task.data, f"step {step.bpmn_id}")
+    budgets = {str(task.id): _budget_of(_step_of(definition, task), task) for task in ready}
     if any(step.kind == "stage" for step in definition.steps.values()):
         for task in engine.running_stages(workflow, definition):
-            step = definition.steps[task.task_spec.bpmn_id]
-            budgets[str(task.id)] = _budget(step.budget, step.budget_expr, task.data, f"stage {step.bpmn_id}")
+            budgets[str(task.id)] = _budget_of(definition.steps[task.task_spec.bpmn_id], task)
     return budgets
 
 
@@ -520,7 +533,7 @@ def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkIt
     remember_calendar_version(session, version_no)  # read with the lock: one statement fewer per step
     items = session.scalars(_ITEMS_OF_STEP, {"case_id": case.id, "item_id": item_id}).all()
     item = next(i for i in items if i.id == item_id)
-    _check_may_complete(actor, item, case, session)
+    _check_may_complete(actor, item, case, session, locked=True)
     version = version_of(session, case)
     definition = definition_for(version)
     clocks = list(session.scalars(_ACTIVE_CLOCKS, {"case_id": case.id}))
@@ -738,14 +751,13 @@ def pause(session: Session, case_no: str, kind: Any, reason: Any, actor: Actor) 
     """挂起: 补正 (waiting for the applicant's materials) or 特别程序; every clock of the case stops."""
     if kind not in PAUSE_KINDS:
         raise InvalidInput(f"kind: one of {', '.join(PAUSE_KINDS)}")
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-        raise InvalidInput("reason: required, at most 500 characters")
+    reason = required_text(reason)
     case = _case_for_update(session, case_no)
     _may_pause(session, actor, case)
     if case.status not in ("received", "in_progress"):
         raise Conflict(f"case {case_no} is {case.status}; only a running case is paused")
     at = now()
-    record = Pause(case_id=case.id, kind=kind, reason=reason.strip(), started_at=at, started_by=actor.username)
+    record = Pause(case_id=case.id, kind=kind, reason=reason, started_at=at, started_by=actor.username)
     session.add(record)
     before = case.status
     case.status, case.updated_at = "paused", at

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from timers.clock import now
 
 from . import sla
-from .cases import OPEN_STATES, Actor, _audit, _may_work
+from .cases import OPEN_STATES, Actor, _audit, _may_work, may_hold
 from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import Case, CaseCopy, User, WorkItem
@@ -66,10 +66,7 @@ def copy_item(session: Session, item_id: int, actor: Actor, to: Any) -> list[Cas
     item = session.get(WorkItem, item_id)
     if item is None:
         raise NotFound(f"no work item {item_id}")
-    if actor.role not in ("admin", "supervisor"):
-        _may_work(actor, item)
-        if item.state == "claimed" and item.assignee != actor.username:
-            raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+    may_hold(actor, item)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item_id} is {item.state}")
     case = session.get(Case, item.case_id)

@@ -21,6 +21,7 @@ from . import sla
 from .cases import OPEN_STATES, Actor, _audit
 from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .forms import required_text
 from .models import Case, Extension, SlaClock, WorkItem
 
 DEFAULT_MAX_DAYS = 10
@@ -48,8 +49,7 @@ def request(session: Session, case_no: str, actor: Actor, working_days: Any, rea
     if not isinstance(working_days, int) or isinstance(working_days, bool) or working_days < 1:
         raise InvalidInput("working_days: a whole number of working days, at least 1",
                            fields={"working_days": "invalid"})
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-        raise InvalidInput("reason: required, at most 500 characters", fields={"reason": "required"})
+    reason = required_text(reason)
     case = _case(session, case_no)
     if actor.role == "reviewer":
         works_it = session.scalar(select(WorkItem.id).where(
@@ -75,7 +75,7 @@ def request(session: Session, case_no: str, actor: Actor, working_days: Any, rea
         raise InvalidInput(f"working_days: this matter allows {cap} working days of extension in all "
                            f"({granted} granted already)", fields={"working_days": "over the cap"})
     extension = Extension(case_id=case.id, case_no=case.case_no, working_days=working_days,
-                          reason=reason.strip(), move_steps=bool(move_steps), state="requested",
+                          reason=reason, move_steps=bool(move_steps), state="requested",
                           requested_by=actor.username, requested_at=now())
     session.add(extension)
     session.flush()

@@ -97,6 +97,13 @@ def _coerce(f: Field, value: Any) -> Any:
     return value
 
 
+def required_text(value: Any, name: str = "reason", limit: int = 500) -> str:
+    """A free-text field an action cannot go without (a reason, a message): stripped, or InvalidInput."""
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidInput(f"{name}: required, at most {limit} characters", fields={name: "required"})
+    return value.strip()
+
+
 def validate(fields: list[Field], data: Any, what: str) -> dict[str, Any]:
     """Return the checked data or raise InvalidInput listing every problem at once."""
     if data is None:

@@ -38,15 +38,17 @@ from .cases import (
     Actor,
     CaseChanged,
     _audit,
-    _may_work,
+    _item_for_update,
     _settle,
     budgets_for,
+    may_hold,
     prepared_write,
     run_engine,
     task_of,
     version_of,
 )
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .forms import required_text
 from .models import User, WorkItem
 from .processes import ProcessDefinition, definition_for
 
@@ -86,14 +88,6 @@ def _earlier_steps(workflow, task, definition: ProcessDefinition) -> list:
             parent = workflow.get_task_from_id(current.workflow.parent_task_id)
         current = parent
     return found
-
-
-def _may_return(actor: Actor, item: WorkItem) -> None:
-    if actor.role in ("admin", "supervisor"):
-        return
-    _may_work(actor, item)
-    if item.state == "claimed" and item.assignee != actor.username:
-        raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
 
 
 def targets(session: Session, item_id: int, actor: Actor) -> list[Target]:
@@ -143,7 +137,7 @@ def prepare_return(session: Session, item_id: int, actor: Actor, to: Any, reason
     if row is None:
         raise NotFound(f"no work item {item_id}")
     case, item = row
-    _may_return(actor, item)
+    may_hold(actor, item)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item_id} is {item.state}; only an open step is returned")
     if case.status == "paused":
@@ -185,7 +179,7 @@ def apply_return(session: Session, prepared: PreparedReturn, actor: Actor) -> Wo
         raise CaseChanged(case.case_no)
     items = session.scalars(_ITEMS_OF_STEP, {"case_id": case.id, "item_id": prepared.item_id}).all()
     item = next(i for i in items if i.id == prepared.item_id)
-    _may_return(actor, item)
+    may_hold(actor, item)
     clocks = list(session.scalars(_ACTIVE_CLOCKS, {"case_id": case.id}))
     definition = definition_for(version_of(session, case))
     at = now()
@@ -324,19 +318,13 @@ def _notice(session: Session, case, item: WorkItem, key: str, message: str, *, u
 def transfer(session: Session, item_id: int, actor: Actor, to: Any, reason: Any) -> WorkItem:
     """转办: the holder hands the item to a named colleague of the same department and role, with a
     reason; both hear of it (an alert each), and the history says who, to whom and why."""
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-        raise InvalidInput("reason: required, at most 500 characters", fields={"reason": "required"})
-    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
-    if row is None:
-        raise NotFound(f"no work item {item_id}")
-    case, _ = row
-    item = session.get(WorkItem, item_id, populate_existing=True)
-    _may_return(actor, item)
+    reason = required_text(reason)
+    item, case = _item_for_update(session, item_id)
+    may_hold(actor, item)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item_id} is {item.state}")
-    colleague = session.scalar(select(User).where(User.username == to)) if isinstance(to, str) else None
-    if colleague is None or not colleague.active or colleague.role != item.role or \
-            (item.role != "supervisor" and colleague.department != item.department):
+    colleague = users.colleague(session, to, item.role, None if item.role == "supervisor" else item.department)
+    if colleague is None:
         raise InvalidInput(f"to: {to!r} is not an active {item.role} of the {item.department} department",
                            fields={"to": "not a colleague"})
     if colleague.username == item.assignee:
@@ -346,16 +334,16 @@ def transfer(session: Session, item_id: int, actor: Actor, to: Any, reason: Any)
     name, acting = users.assignee_for(session, colleague.username, to_local(at).date())
     colleague = session.scalar(select(User).where(User.username == name))  # their stand-in while away
     item.state, item.assignee, item.claimed_at = "claimed", colleague.username, at
-    item.note = f"{actor.username} 转办：{reason.strip()}" + (f"（{acting}）" if acting else "")
+    item.note = f"{actor.username} 转办：{reason}" + (f"（{acting}）" if acting else "")
     _notice(session, case, item, f"item:{item.id}:transfer:{at.timestamp()}:{colleague.username}",
-            f"转办：{case.case_no}「{item.name}」由 {actor.username} 转给您办理（{reason.strip()}）",
+            f"转办：{case.case_no}「{item.name}」由 {actor.username} 转给您办理（{reason}）",
             user=colleague.username)
     if before["assignee"] and before["assignee"] != actor.username:
         _notice(session, case, item, f"item:{item.id}:transfer:{at.timestamp()}:{before['assignee']}",
                 f"转办：{case.case_no}「{item.name}」已由 {actor.username} 转给 {colleague.username}",
                 user=before["assignee"])
     _audit(session, case, actor, "work_item.transferred", step=item.step, item=item, before=before,
-           after={"state": "claimed", "assignee": colleague.username, "reason": reason.strip()})
+           after={"state": "claimed", "assignee": colleague.username, "reason": reason})
     return item
 
 
@@ -367,11 +355,7 @@ def urge(session: Session, item_id: int, actor: Actor, message: Any) -> WorkItem
     text = (message or "").strip() if isinstance(message, str) else ""
     if len(text) > 500:
         raise InvalidInput("message: at most 500 characters", fields={"message": "too long"})
-    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
-    if row is None:
-        raise NotFound(f"no work item {item_id}")
-    case, _ = row
-    item = session.get(WorkItem, item_id, populate_existing=True)
+    item, case = _item_for_update(session, item_id)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item_id} is {item.state}; only an open step is urged")
     item.urged = (item.urged or 0) + 1
@@ -389,16 +373,11 @@ def urge(session: Session, item_id: int, actor: Actor, message: Any) -> WorkItem
 def delegate(session: Session, item_id: int, actor: Actor, to: Any) -> WorkItem:
     """委派: the holder asks a colleague of the department to do the step; when the colleague submits, it
     comes back to the holder to confirm (complete) or to delegate again."""
-    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
-    if row is None:
-        raise NotFound(f"no work item {item_id}")
-    case, _ = row
-    item = session.get(WorkItem, item_id, populate_existing=True)
+    item, case = _item_for_update(session, item_id)
     if item.state != "claimed" or (item.assignee != actor.username and item.delegated_by != actor.username):
         raise Conflict(f"work item {item_id}: the holder delegates a step they have claimed")
-    colleague = session.scalar(select(User).where(User.username == to)) if isinstance(to, str) else None
-    if colleague is None or not colleague.active or colleague.role != item.role or \
-            colleague.department != item.department or colleague.username == actor.username:
+    colleague = users.colleague(session, to, item.role, item.department)
+    if colleague is None or colleague.username == actor.username:
         raise InvalidInput(f"to: {to!r} is not an active colleague of the {item.department} department",
                            fields={"to": "not a colleague"})
     holder = item.delegated_by or actor.username
@@ -416,9 +395,7 @@ def hand_back(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIt
     """The colleague's submission on a delegated step: kept as a draft on the item, back to its holder."""
     from .forms import validate
 
-    row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True), {"item_id": item_id}).first()
-    case, _ = row
-    item = session.get(WorkItem, item_id, populate_existing=True)
+    item, case = _item_for_update(session, item_id)
     if item.state != "claimed" or item.assignee != actor.username or not item.delegated_by:
         raise Conflict(f"work item {item_id} is not delegated to {actor.username}")
     definition = definition_for(version_of(session, case))

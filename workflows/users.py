@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -181,9 +182,8 @@ def set_stand_in(session: Session, actor_name: str, actor_role: str, username: s
     if to is None:
         user.stand_in = user.stand_in_from = user.stand_in_until = None
         return user
-    other = session.scalar(select(User).where(User.username == to))
-    if other is None or other.username == username or not other.active or other.role != user.role \
-            or other.department != user.department:
+    other = colleague(session, to, user.role, user.department)
+    if other is None or other.username == username:
         raise InvalidInput(f"to: {to!r} is not an active {user.role} of the same department",
                            fields={"to": "not a colleague"})
     if first is None or last is None or last < first:
@@ -191,6 +191,17 @@ def set_stand_in(session: Session, actor_name: str, actor_role: str, username: s
                            fields={"until": "invalid"})
     user.stand_in, user.stand_in_from, user.stand_in_until = other.username, first, last
     return user
+
+
+def colleague(session: Session, name: Any, role: str, department: str | None) -> User | None:
+    """The active user `name` of this role (and department, when one is given), or None."""
+    if not isinstance(name, str):
+        return None
+    found = session.scalar(select(User).where(User.username == name))
+    if found is None or not found.active or found.role != role or \
+            (department is not None and found.department != department):
+        return None
+    return found
 
 
 def assignee_for(session: Session, username: str | None, on: date) -> tuple[str | None, str | None]:

@@ -18,6 +18,7 @@ from timers.clock import SHANGHAI, now
 from . import cases, engine, sla
 from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .forms import required_text
 from .models import Alert, Case, FormSubmission, Pause, WorkItem
 from .processes import definition_for
 
@@ -193,8 +194,7 @@ def terminate(session: Session, case: Case, reason: str, actor: cases.Actor, out
 
 def end_case(session: Session, case_no: str, reason: Any, actor: cases.Actor, outcome: str = "terminated") -> Case:
     """终止 by a supervisor or admin, or 撤回申请 taken at the window (outcome "withdrawn"), with a reason."""
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-        raise InvalidInput("reason: required, at most 500 characters", fields={"reason": "required"})
+    reason = required_text(reason)
     if outcome == "terminated" and actor.role not in ("supervisor", "admin"):
         raise Forbidden("a case is terminated by a supervisor or an admin")
     if outcome == "withdrawn" and actor.role not in ("clerk", "admin", "applicant"):
@@ -204,7 +204,7 @@ def end_case(session: Session, case_no: str, reason: Any, actor: cases.Actor, ou
         raise NotFound(f"no case {case_no}")
     if case.status not in ("received", "in_progress", "paused"):
         raise Conflict(f"case {case_no} is {case.status}; only a running case is ended")
-    terminate(session, case, reason.strip(), actor, outcome)
+    terminate(session, case, reason, actor, outcome)
     return case
 
 
