@@ -91,24 +91,21 @@ def on_completion(session: Session, case: Case, cc: tuple[str, ...], step: str, 
                                                                                  for c in made]})
 
 
-def _mine(actor: Actor):
+def copied_to(actor: Actor):
+    """The copies meant for this person: to them, or to their department."""
     return or_(CaseCopy.to_user == actor.username,
                CaseCopy.to_department == actor.department if actor.department else False)
 
 
 def for_actor(session: Session, actor: Actor, unread_only: bool = False, limit: int = 100) -> list[CaseCopy]:
-    stmt = select(CaseCopy).where(_mine(actor))
+    stmt = select(CaseCopy).where(copied_to(actor))
     if unread_only:
         stmt = stmt.where(CaseCopy.read_at.is_(None))
     return list(session.scalars(stmt.order_by(CaseCopy.at.desc(), CaseCopy.id.desc()).limit(limit)))
 
 
-def copied_to(session: Session, actor: Actor, case_id: int) -> bool:
-    return session.scalar(select(CaseCopy.id).where(CaseCopy.case_id == case_id, _mine(actor)).limit(1)) is not None
-
-
 def mark_read(session: Session, case_id: int, actor: Actor) -> None:
-    session.execute(update(CaseCopy).where(CaseCopy.case_id == case_id, _mine(actor), CaseCopy.read_at.is_(None))
+    session.execute(update(CaseCopy).where(CaseCopy.case_id == case_id, copied_to(actor), CaseCopy.read_at.is_(None))
                     .values(read_at=now(), read_by=actor.username))
 
 

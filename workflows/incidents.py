@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from timers.clock import now
@@ -89,5 +89,4 @@ def list_incidents(session: Session, state: str | None = "open", limit: int = 10
 
 
 def open_count(session: Session) -> int:
-    from sqlalchemy import func
     return session.scalar(select(func.count()).select_from(Incident).where(Incident.state == "open")) or 0

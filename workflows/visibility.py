@@ -16,6 +16,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from .cases import Actor, get_case
+from .copies import copied_to
 from .errors import NotFound
 from .models import Case, CaseCopy, CaseNote, WorkItem
 
@@ -28,24 +29,14 @@ def _reached(department: str | None):
 
 
 def _copied(actor: Actor):
-    mine = [CaseCopy.to_user == actor.username]
-    if actor.department:
-        mine.append(CaseCopy.to_department == actor.department)
-    return exists(select(CaseCopy.id).where(CaseCopy.case_id == Case.id, or_(*mine)))
+    return exists(select(CaseCopy.id).where(CaseCopy.case_id == Case.id, copied_to(actor)))
 
 
 def may_see(session: Session, actor: Actor, case: Case) -> bool:
-    """…and anyone a case was copied to (抄送), read-only."""
+    """…and anyone a case was copied to (抄送), read-only. The same rule as `visible`, for one case."""
     if actor.role in ALL_CASES:
         return True
-    if actor.role != "reviewer" or not actor.department:
-        return False
-    reached = session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id,
-                                                       WorkItem.department == actor.department).limit(1))
-    if reached is not None:
-        return True
-    from .copies import copied_to
-    return copied_to(session, actor, case.id)
+    return session.scalar(visible(select(Case.id).where(Case.id == case.id), actor)) is not None
 
 
 def visible(stmt, actor: Actor):
