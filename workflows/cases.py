@@ -574,10 +574,15 @@ def prepare_first_step(session: Session, start: PreparedStart, step_id: str, dat
     return _run_step(session, 0, 0, workflow, task, clean, definition, step_id)  # ids known once written
 
 
+def open_item(session: Session, case: Case, step_id: str) -> WorkItem | None:
+    """The case's open (or claimed) item of a step, if it has one."""
+    return session.scalar(select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.step == step_id,
+                                                 WorkItem.state.in_(OPEN_STATES)))
+
+
 def apply_first_step(session: Session, case: Case, step_id: str, prepared: PreparedStep, actor: Actor) -> WorkItem:
     """Write a step prepared by `prepare_first_step`, in the transaction that wrote the case."""
-    item = session.scalar(select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.step == step_id,
-                                                 WorkItem.state.in_(OPEN_STATES)))
+    item = open_item(session, case, step_id)
     if item is None:
         raise Conflict(f"case {case.case_no} has no open {step_id} step")
     session.flush()

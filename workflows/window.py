@@ -44,14 +44,6 @@ def spend_token(session: Session, token: str | None, actor: cases.Actor, result:
         raise Conflict("this form was already submitted") from None
 
 
-def _open_item(session: Session, case: Case, step: str) -> WorkItem:
-    item = session.scalar(select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.step == step,
-                                                 WorkItem.state.in_(cases.OPEN_STATES)))
-    if item is None:
-        raise Conflict(f"case {case.case_no} has no open {step} step")
-    return item
-
-
 def _check_intake(matter_code: str, received: list[str], missing: list[str], action: str, reason: str,
                   deadline: date | None):
     """The window's checks of an intake form; the matter and the cleaned reason."""
@@ -144,9 +136,9 @@ def intake_case(db, matter_code: str, applicant: Any, data: Any, received: list[
                                                         deadline, token))
 
 
-def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accept: bool = False) -> Case:
+def confirm_supplement(session: Session, case_no: str, actor: cases.Actor) -> Case:
     """The clerk has the missing materials: the clock resumes. A case that waited at intake goes back to
-    the clerk's 受理 decision (accept or refuse, at its own time) unless `accept` is given."""
+    the clerk's 受理 decision (accept or refuse, at its own time)."""
     case = cases.get_case(session, case_no)
     materials = dict(case.materials or {})
     if case.status == "paused":
@@ -158,8 +150,6 @@ def confirm_supplement(session: Session, case_no: str, actor: cases.Actor, accep
         materials["tolerated_supplied"] = True  # kept: the statistics count 容缺 cases
     case.materials = {**materials, "missing": []}
     case.supplement_due_at = None
-    if accept and case.status == "received":
-        cases.complete(session, _open_item(session, case, "accept").id, actor, {"decision": "accept"})
     return case
 
 

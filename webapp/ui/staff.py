@@ -454,9 +454,8 @@ def terminate(case_no: str):
 def confirm_supplement(case_no: str):
     def work(session):
         case = window.confirm_supplement(session, case_no, current_user.actor)
-        item = session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id, WorkItem.step == "accept",
-                                                        WorkItem.state.in_(cases.OPEN_STATES)))
-        return item if case.status == "received" else None
+        item = cases.open_item(session, case, "accept")
+        return item.id if item is not None and case.status == "received" else None
 
     accept_item = _act(work, _("补正材料已确认，计时恢复"))
     if accept_item:  # the case waited at intake: the clerk now decides 受理 or 不予受理
