@@ -10,7 +10,7 @@ from functools import wraps
 from flask import current_app, g, request
 
 from timers.clock import wall_now
-from workflows.cases import Actor
+from workflows.cases import Actor, actor_of
 from workflows.errors import DomainError, Forbidden
 from workflows.users import valid_token
 
@@ -101,7 +101,7 @@ def authenticate() -> Actor:
             row = valid_token(session, token)
             if row is None:
                 raise Unauthorized("the token is unknown, expired or revoked")
-            actor = Actor(row.user.username, row.user.role, row.user.department)
+            actor = actor_of(row.user)
             TOKENS.put(token, actor, row.user.id, row.expires_at.timestamp())
     if not policy.allowed(request.endpoint, actor.role):
         raise RoleNotAllowed(f"a {actor.role} may not use this endpoint")

@@ -126,11 +126,18 @@ def user() -> None:
 @click.option("--department", default=None, help="Department code from bpmn/catalogue.yaml.")
 @click.option("--password", required=True)
 @click.option("--display-name", default="")
-def user_add(name: str, role: str, department: str | None, password: str, display_name: str) -> None:
+@click.option("--member", "members", multiple=True,
+              help="A position in the home department (科长), or DEPARTMENT/POSITION elsewhere (nrp/承办人).")
+def user_add(name: str, role: str, department: str | None, password: str, display_name: str,
+             members: tuple[str, ...]) -> None:
     database = _database()
+
+    def work(s):
+        created = users.add_user(s, name, role, password, department, display_name)
+        users.set_memberships(created, users.parse_memberships(",".join(members), created.department))
+        return created
     try:
-        created = database.transaction(
-            lambda s: users.add_user(s, name, role, password, department, display_name))
+        created = database.transaction(work)
     except DomainError as exc:
         _fail(exc.message)
     click.echo(f"user {created.username} ({created.role}, {created.department or '-'}) created")

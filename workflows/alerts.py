@@ -26,7 +26,7 @@ class AlertQuery:
 def _visible(stmt, actor: Actor):
     if actor.sees_everything:
         return stmt
-    return stmt.where(or_(Alert.department == actor.department, Alert.assignee == actor.username))
+    return stmt.where(or_(Alert.department.in_(actor.departments), Alert.assignee == actor.username))
 
 
 def list_alerts(session: Session, query: AlertQuery, actor: Actor) -> tuple[list[Alert], int]:
@@ -48,7 +48,7 @@ def acknowledge(session: Session, alert_id: int, actor: Actor, comment: str | No
     alert = session.get(Alert, alert_id, with_for_update=True)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
-    if not actor.sees_everything and alert.department != actor.department and alert.assignee != actor.username:
+    if not actor.sees_everything and alert.department not in actor.departments and alert.assignee != actor.username:
         raise Forbidden(f"alert {alert_id} concerns another department")
     if alert.acknowledged_at is not None:
         raise Conflict(f"alert {alert_id} was acknowledged by {alert.acknowledged_by}")

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -48,11 +48,27 @@ class Actor:
 
     username: str
     role: str
-    department: str | None = None
+    department: str | None = None  # the home department
+    # (department, position or None) held besides: a 承办人 of one department may be a 科长 of another
+    memberships: frozenset[tuple[str, str | None]] = frozenset()
 
     @property
     def sees_everything(self) -> bool:
         return self.role in ("admin", "supervisor")
+
+    @property
+    def departments(self) -> frozenset[str]:
+        home = {self.department} if self.department else set()
+        return frozenset(home | {department for department, _ in self.memberships})
+
+    def holds(self, department: str | None, position: str) -> bool:
+        return (department, position) in self.memberships
+
+
+def actor_of(user) -> Actor:
+    """The actor a signed-in user is, with every membership they hold."""
+    return Actor(user.username, user.role, user.department,
+                 frozenset((m.department, m.position) for m in user.memberships))
 
 
 SYSTEM = Actor("system", "admin")
@@ -311,7 +327,7 @@ def _item_for_update(session: Session, item_id: int) -> tuple[WorkItem, Case]:
 def _may_work(actor: Actor, item: WorkItem) -> None:
     if actor.role == "admin" or (actor.role == item.role == "supervisor"):
         return
-    if actor.role != item.role or actor.department != item.department:
+    if actor.role != item.role or item.department not in actor.departments:
         raise Forbidden(f"work item {item.id} ({item.name}) belongs to the {item.department} department's "
                         f"{item.role}s")
 
@@ -330,9 +346,12 @@ def holds_position(session: Session, actor: Actor, item: WorkItem) -> None:
     """Roles are the coarse permission; a step that names a position is worked by those who hold it."""
     if not item.position or actor.role == "admin":
         return
-    from .models import User
-    positions = session.scalar(select(User.positions).where(User.username == actor.username)) or []
-    if item.position not in positions:
+    from .models import Membership, User
+    # read afresh: a position taken away counts at once, whatever the session or token remembers
+    held = session.scalar(select(Membership.id).join(User, User.id == Membership.user_id).where(
+        User.username == actor.username, Membership.department == item.department,
+        Membership.position == item.position))
+    if held is None:
         raise Forbidden(f"step {item.name} is worked by a {item.position} of the department")
 
 
@@ -747,7 +766,7 @@ def _may_pause(session: Session, actor: Actor, case: Case) -> None:
         return
     if actor.role == "reviewer" and session.scalar(select(WorkItem.id).where(
             WorkItem.case_id == case.id, WorkItem.state.in_(OPEN_STATES),
-            WorkItem.department == actor.department)) is not None:
+            WorkItem.department.in_(actor.departments))) is not None:
         return
     raise Forbidden("only the window, a department working the case, or an admin pauses or resumes it")
 
@@ -846,11 +865,11 @@ class WorkItemQuery:
 
 def list_work_items(session: Session, query: WorkItemQuery, actor: Actor) -> tuple[list[WorkItem], int]:
     department = query.department
-    if not actor.sees_everything:
-        if department is not None and department != actor.department:
-            raise Forbidden("you see only your own department's work items")
-        department = actor.department
     stmt = select(WorkItem)
+    if not actor.sees_everything:
+        if department is not None and department not in actor.departments:
+            raise Forbidden("you see only your own departments' work items")
+        stmt = stmt.where(WorkItem.department.in_(actor.departments))
     if query.state == "active":
         stmt = stmt.where(WorkItem.state.in_(OPEN_STATES))
     elif query.state:
@@ -859,10 +878,13 @@ def list_work_items(session: Session, query: WorkItemQuery, actor: Actor) -> tup
         stmt = stmt.where(WorkItem.role == query.role)
     if department:
         stmt = stmt.where(WorkItem.department == department)
-    if not actor.sees_everything:  # steps that need a position show to those who hold it
-        from .models import User
-        held = session.scalar(select(User.positions).where(User.username == actor.username)) or []
-        stmt = stmt.where(or_(WorkItem.position.is_(None), WorkItem.position.in_(held)))
+    if not actor.sees_everything:  # steps that need a position show to those who hold it there
+        from .models import Membership, User
+        held = session.execute(select(Membership.department, Membership.position)
+                               .join(User, User.id == Membership.user_id)
+                               .where(User.username == actor.username, Membership.position.is_not(None))).all()
+        stmt = stmt.where(or_(WorkItem.position.is_(None),
+                              *(and_(WorkItem.department == d, WorkItem.position == p) for d, p in held)))
     if query.assignee:
         stmt = stmt.where(WorkItem.assignee == query.assignee)
     if query.case_no:
@@ -879,6 +901,6 @@ def get_work_item(session: Session, item_id: int, actor: Actor) -> WorkItem:
     item = session.get(WorkItem, item_id)
     if item is None:
         raise NotFound(f"no work item {item_id}")
-    if not actor.sees_everything and item.department != actor.department:
+    if not actor.sees_everything and item.department not in actor.departments:
         raise Forbidden(f"work item {item_id} belongs to another department")
     return item

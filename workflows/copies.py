@@ -92,9 +92,8 @@ def on_completion(session: Session, case: Case, cc: tuple[str, ...], step: str, 
 
 
 def copied_to(actor: Actor):
-    """The copies meant for this person: to them, or to their department."""
-    return or_(CaseCopy.to_user == actor.username,
-               CaseCopy.to_department == actor.department if actor.department else False)
+    """The copies meant for this person: to them, or to a department they work in."""
+    return or_(CaseCopy.to_user == actor.username, CaseCopy.to_department.in_(actor.departments))
 
 
 def for_actor(session: Session, actor: Actor, unread_only: bool = False, limit: int = 100) -> list[CaseCopy]:
@@ -158,7 +157,7 @@ def answer(session: Session, consultation_id: int, actor: Actor, text: Any):
     if row is None:
         raise NotFound(f"no consultation {consultation_id}")
     if actor.role != "admin" and actor.username != row.to_user and \
-            (row.to_department is None or actor.department != row.to_department):
+            (row.to_department is None or row.to_department not in actor.departments):
         raise Forbidden(f"consultation {consultation_id} asks someone else")
     if row.state != "open":
         raise Conflict(f"consultation {consultation_id} is {row.state}")

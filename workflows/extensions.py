@@ -53,7 +53,7 @@ def request(session: Session, case_no: str, actor: Actor, working_days: Any, rea
     case = _case(session, case_no)
     if actor.role == "reviewer":
         works_it = session.scalar(select(WorkItem.id).where(
-            WorkItem.case_id == case.id, WorkItem.department == actor.department,
+            WorkItem.case_id == case.id, WorkItem.department.in_(actor.departments),
             WorkItem.state.in_(OPEN_STATES))) is not None
         if not works_it:
             raise Forbidden("only a department working the case asks to extend it")

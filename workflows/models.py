@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import text
@@ -190,10 +191,33 @@ class User(Base):
     credential_version: Mapped[int] = mapped_column(Integer, default=1)
     # 代理: while away (from … until, days in the hall's time zone) items meant for this user go to the stand-in
     stand_in: Mapped[str | None] = mapped_column(String(100))
-    # positions held in the department (承办人, 科长, …): a step may require one
-    positions: Mapped[list[str] | None] = mapped_column(JSON)
+    # the home department (above) and any other department or position held (承办人, 科长, …)
+    memberships: Mapped[list[Membership]] = relationship(lazy="selectin", cascade="all, delete-orphan",
+                                                         order_by="Membership.id")
     stand_in_from: Mapped[date | None] = mapped_column(Date)
     stand_in_until: Mapped[date | None] = mapped_column(Date)
+
+    def works_in(self, department: str | None) -> bool:
+        return department is not None and (department == self.department or
+                                           any(m.department == department for m in self.memberships))
+
+    @classmethod
+    def member_of(cls, department: str):
+        """SQL: the users who work in `department` (home or membership)."""
+        return or_(cls.department == department, cls.memberships.any(Membership.department == department))
+
+
+class Membership(Base):
+    """A department a user works in, and the position held there (None: a member without one). A step
+    that names a position is worked by those holding it in the step's department."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "department", "position", name="uq_memberships_user_post"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    department: Mapped[str] = mapped_column(String(40))
+    position: Mapped[str | None] = mapped_column(String(40))
 
 
 class ApiToken(Base):

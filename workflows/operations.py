@@ -200,7 +200,7 @@ def apply_return(session: Session, prepared: PreparedReturn, actor: Actor) -> Wo
     name, acting = users.assignee_for(session, target.completed_by, to_local(at).date())
     holder = session.scalar(select(User).where(User.username == name)) if name else None
     if holder is not None and holder.active and holder.role == reopened.role and \
-            (holder.department == reopened.department or reopened.role == "supervisor"):
+            (holder.works_in(reopened.department) or reopened.role == "supervisor"):
         reopened.state, reopened.assignee, reopened.claimed_at = "claimed", holder.username, at
         if acting:
             reopened.note = f"{reopened.note}（{acting}）"[:1000]

@@ -66,7 +66,9 @@ def reset_password(session: Session, actor: Actor, username: str, password: str)
 
 
 def assign(session: Session, actor: Actor, username: str, role: str, department: str | None,
-           positions: list[str] | None = None) -> User:
+           memberships: str | None = None) -> User:
+    """Role, home department and — when given, as the admin page writes them — the other departments and
+    positions held ("科长, 市场监管局/承办人")."""
     _admin(actor)
     if role not in ROLES:
         raise InvalidInput(f"role: one of {', '.join(ROLES)}")
@@ -75,13 +77,14 @@ def assign(session: Session, actor: Actor, username: str, role: str, department:
     if role in ("clerk", "reviewer") and not department:
         raise InvalidInput(f"department: a {role} needs one")
     user = _user(session, username)
-    before = {"user": username, "role": user.role, "department": user.department, "positions": user.positions}
+    before = {"user": username, "role": user.role, "department": user.department,
+              "memberships": users.describe_memberships(user)}
+    if memberships is not None:
+        users.set_memberships(user, users.parse_memberships(memberships, department or None))
     user.role, user.department = role, department or None
-    if positions is not None:  # positions held in the department (承办人, 科长, …)
-        user.positions = [p.strip()[:40] for p in positions if p.strip()][:10] or None
     users.revoke(user)  # what the old sessions may do has changed: they sign in again
     record(session, actor, "user.assigned", before, {"user": username, "role": role, "department": user.department,
-                                                      "positions": user.positions})
+                                                      "memberships": users.describe_memberships(user)})
     return user
 
 
@@ -121,11 +124,17 @@ def hand_over(session: Session, actor: Actor, username: str, to: str) -> int:
     leaving, taking = _user(session, username), _user(session, to)
     if leaving.username == taking.username:
         raise InvalidInput("to: another user")
-    if not taking.active or taking.role != leaving.role or taking.department != leaving.department:
-        raise InvalidInput(f"to: {to} is not an active {leaving.role} of the {leaving.department} department",
-                           fields={"to": "not a colleague"})
+    if not taking.active or taking.role != leaving.role:
+        raise InvalidInput(f"to: {to} is not an active {leaving.role}", fields={"to": "not a colleague"})
     items = list(session.scalars(select(WorkItem).where(WorkItem.assignee == leaving.username,
                                                         WorkItem.state.in_(OPEN_STATES)).with_for_update()))
+    # the taker must work in every department the leaving user holds items of (and hold the positions)
+    for item in items:
+        if not taking.works_in(item.department) or (item.position and (item.department, item.position) not in
+                                                    {(m.department, m.position) for m in taking.memberships}):
+            raise InvalidInput(f"to: {to} does not work as {item.position or leaving.role} in the "
+                               f"{item.department} department, where {username} holds item {item.id}",
+                               fields={"to": "not a colleague"})
     at = now()
     for item in items:
         item.assignee, item.claimed_at, item.state = taking.username, at, "claimed"

@@ -71,7 +71,7 @@ def reply(session: Session, supervision_id: int, actor: Actor, text: Any) -> Sup
     record = session.get(Supervision, supervision_id, with_for_update=True)
     if record is None:
         raise NotFound(f"no 督办 {supervision_id}")
-    if actor.role != "admin" and actor.department != record.department:
+    if actor.role != "admin" and record.department not in actor.departments:
         raise Forbidden(f"督办 {supervision_id} asks the {record.department} department")
     if record.state != "open":
         raise Conflict(f"督办 {supervision_id} was answered already")

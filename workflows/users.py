@@ -18,7 +18,7 @@ from timers.clock import wall_now as now_wall
 from . import throttle
 from .catalogue import ROLES, catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .models import ApiToken, LoginThrottle, User
+from .models import ApiToken, LoginThrottle, Membership, User
 
 TOKEN_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD = 10
@@ -51,11 +51,62 @@ def add_user(session: Session, username: str, role: str, password: str, departme
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(username=username, role=role, department=department, display_name=display_name or username,
-                password_hash=generate_password_hash(password, method=PASSWORD_METHOD),
-                positions=[p.strip()[:40] for p in positions if p and p.strip()] or None)
+                password_hash=generate_password_hash(password, method=PASSWORD_METHOD))
+    set_memberships(user, [(department, p) for p in positions if department and p and p.strip()])
     session.add(user)
     session.flush()
     return user
+
+
+MAX_MEMBERSHIPS = 20
+
+
+def _department_code(text: str) -> str | None:
+    """A department by its code or its name (中文 or English), as an admin would type it."""
+    text = text.strip()
+    for code, dept in catalogue().departments.items():
+        if text in (code, dept.name, dept.name_en):
+            return code
+    return None
+
+
+def parse_memberships(text: Any, home: str | None) -> list[tuple[str, str | None]]:
+    """"科长", "住建局/科长", "市场监管局/" (a member there without a position), separated by commas or
+    new lines; a bare position is held in the home department."""
+    if not isinstance(text, str) or len(text) > 1000:
+        raise InvalidInput("memberships: at most 1,000 characters", fields={"memberships": "invalid"})
+    pairs: list[tuple[str, str | None]] = []
+    for entry in re.split(r"[,，;；、\n]+", text):
+        if not entry.strip():
+            continue
+        where, _, position = entry.rpartition("/") if "/" in entry else ("", "", entry)
+        department = _department_code(where) if where.strip() else home
+        if department is None:
+            names = "、".join(d.name for d in catalogue().departments.values())
+            raise InvalidInput(f"memberships: {where.strip() or entry.strip()!r} is not a department of the "
+                               f"catalogue ({names})", fields={"memberships": "unknown department"})
+        position = position.strip()[:40] or None
+        if (department, position) not in pairs:
+            pairs.append((department, position))
+    if len(pairs) > MAX_MEMBERSHIPS:
+        raise InvalidInput(f"memberships: at most {MAX_MEMBERSHIPS}", fields={"memberships": "too many"})
+    return pairs
+
+
+def set_memberships(user: User, pairs: list[tuple[str, str | None]]) -> None:
+    """Replace what the user holds besides their home department; rows kept where unchanged."""
+    wanted = list(dict.fromkeys(pairs))
+    keep = [m for m in user.memberships if (m.department, m.position) in wanted]
+    have = {(m.department, m.position) for m in keep}
+    user.memberships = keep + [Membership(department=d, position=p) for d, p in wanted if (d, p) not in have]
+
+
+def describe_memberships(user: User) -> str:
+    """As the admin page shows and takes them: "科长, 市场监管局/承办人"."""
+    departments = catalogue().departments
+    return ", ".join(p if d == user.department and p else
+                     f"{departments[d].name if d in departments else d}/{p or ''}" for d, p in
+                     ((m.department, m.position) for m in user.memberships))
 
 
 def check_password_policy(username: str, password: str | None) -> None:
@@ -199,7 +250,7 @@ def colleague(session: Session, name: Any, role: str, department: str | None) ->
         return None
     found = session.scalar(select(User).where(User.username == name))
     if found is None or not found.active or found.role != role or \
-            (department is not None and found.department != department):
+            (department is not None and not found.works_in(department)):
         return None
     return found
 

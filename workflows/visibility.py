@@ -24,8 +24,8 @@ ALL_CASES = ("admin", "supervisor", "clerk")
 QUERY_CODE = ("admin", "clerk")
 
 
-def _reached(department: str | None):
-    return exists(select(WorkItem.id).where(WorkItem.case_id == Case.id, WorkItem.department == department))
+def _reached(departments: frozenset[str]):
+    return exists(select(WorkItem.id).where(WorkItem.case_id == Case.id, WorkItem.department.in_(departments)))
 
 
 def _copied(actor: Actor):
@@ -43,9 +43,9 @@ def visible(stmt, actor: Actor):
     """A select of cases narrowed to those the actor may see."""
     if actor.role in ALL_CASES:
         return stmt
-    if actor.role != "reviewer" or not actor.department:
+    if actor.role != "reviewer" or not actor.departments:
         return stmt.where(Case.id.is_(None))
-    return stmt.where(or_(_reached(actor.department), _copied(actor)))
+    return stmt.where(or_(_reached(actor.departments), _copied(actor)))
 
 
 def case_for(session: Session, case_no: str, actor: Actor) -> Case:

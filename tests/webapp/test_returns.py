@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.webapp.test_seed_processes import accept
-from workflows.models import SlaClock, WorkItem
+from workflows.models import AuditEvent, SlaClock, WorkItem
 from workflows.processes import deploy
 
 
@@ -516,16 +516,64 @@ def test_a_step_that_needs_a_position_is_worked_by_who_holds_it(api, deployed):
     api.complete(joint, "housing", {"acceptance_no": "J"})
 
 
-def test_an_admin_gives_positions(app, deployed):
+def test_an_admin_gives_memberships_in_several_departments(app, deployed):
+    """A 住建局 承办人 who is also 科长 of 自然资源局: the admin writes it as the page shows it; a department
+    that does not exist is refused naming those that do, and nothing changes."""
     from tests.webapp.test_pages import Browser
     from workflows.models import User
+    from workflows.users import describe_memberships
 
     admin = Browser(app, "admin")
     r = admin.post_form("/admin/users", op="assign", username="housing2", role="reviewer", department="housing",
-                        positions="承办人，科长")
+                        memberships="承办人，自然资源和规划局/科长")
     assert r.status_code == 302
     with deployed.read() as s:
-        assert s.scalar(select(User).where(User.username == "housing2")).positions == ["承办人", "科长"]
+        user = s.scalar(select(User).where(User.username == "housing2"))
+        assert {(m.department, m.position) for m in user.memberships} == {("housing", "承办人"), ("nrp", "科长")}
+        assert describe_memberships(user) == "承办人, 自然资源和规划局/科长"
+    r = admin.post_form("/admin/users", op="assign", username="housing2", role="reviewer", department="housing",
+                        memberships="财政局/科长")
+    assert r.status_code == 400 and "自然资源和规划局" in r.get_data(as_text=True)
+    with deployed.read() as s:
+        user = s.scalar(select(User).where(User.username == "housing2"))
+        assert len(user.memberships) == 2
+        event = s.execute(select(AuditEvent).where(AuditEvent.action == "user.assigned")).scalars().all()[-1]
+        assert event.after["memberships"] == "承办人, 自然资源和规划局/科长"
+
+
+def test_a_user_works_in_a_second_department(api, deployed):
+    """Memberships decide where a user works: the second department's queue, its cases and its steps;
+    a membership taken away counts at once for steps that need a position."""
+    from workflows import staff_admin
+    from workflows.cases import SYSTEM
+
+    deployed.transaction(lambda s: staff_admin.assign(s, SYSTEM, "housing2", "reviewer", "housing",
+                                                      "承办人, 自然资源和规划局/科长"))
+    api.tokens.pop("housing2", None)  # the assignment signed the old token out
+    case_no = api.start("construction_permit", {"project_type": "small_social", "project_name": "小型商业楼"})[
+        "case_no"]
+    accept(api, case_no)
+    mine = api.get(f"/work-items?state=active&case_no={case_no}", as_user="housing2").get_json()["items"]
+    assert {i["step"] for i in mine} == {"land_planning"}  # 自然资源局's step, none of 发改委's
+    assert api.get(f"/cases/{case_no}", as_user="housing2").status_code == 200
+    r = api.get("/work-items?state=active&department=ndrc", as_user="housing2")
+    assert r.status_code == 403
+    items = api.open_items(case_no)
+    api.complete(items["land_planning"], "housing2", {"permit_no": "P"})
+    api.complete(items["ndrc_approval"], "ndrc", {"approval_no": "A"})
+    # a colleague by membership takes a transfer; a user of neither department does not
+    planning = api.open_items(case_no)["planning_permit"]
+    api.post(f"/work-items/{planning['id']}/claim", "nrp")
+    r = api.post(f"/work-items/{planning['id']}/transfer", "nrp", json={"to": "ndrc", "reason": "不是本部门"})
+    assert r.status_code == 400
+    r = api.post(f"/work-items/{planning['id']}/transfer", "nrp", json={"to": "housing2", "reason": "科长审核"})
+    assert r.status_code == 200 and r.get_json()["assignee"] == "housing2"
+    deployed.transaction(lambda s: staff_admin.assign(s, SYSTEM, "housing2", "reviewer", "housing", "承办人"))
+    api.tokens.pop("housing2", None)
+    mine = api.get(f"/work-items?state=active&case_no={case_no}", as_user="housing2").get_json()["items"]
+    assert {i["step"] for i in mine} == {"design_review"}
+    r = api.post(f"/work-items/{planning['id']}/complete", "housing2", json={"data": {"permit_no": "P2"}})
+    assert r.status_code == 403
 
 
 def test_operations_on_a_property_registration(api, deployed):
@@ -552,3 +600,90 @@ def test_operations_on_a_property_registration(api, deployed):
     with deployed.read() as s:
         from workflows.integrity import problems
         assert list(problems(s)) == []
+
+
+def test_every_holder_operation_on_a_property_registration(api, deployed):
+    """撤回, 转办, 代理, 委派, 加签, 抄送, 督办, notes and 撤回申请 on the property registration."""
+    from tests.conftest import DEMO_PASSWORD, PERSON
+    from timers.clock import now, to_local
+    from workflows import users
+
+    deployed.transaction(lambda s: users.add_user(s, "nrp2", "reviewer", DEMO_PASSWORD, "nrp"))
+    deployed.transaction(lambda s: users.add_user(s, "clerk2", "clerk", DEMO_PASSWORD, "window"))
+    case_no = api.start("property_registration", {"registration_kind": "general"}, **PERSON)["case_no"]
+    accept(api, case_no)
+    # 撤回: the window takes its 受理 back while nobody has touched what followed
+    accepted = next(e for e in api.get(f"/cases/{case_no}").get_json()["history"]
+                    if e["action"] == "work_item.completed")
+    r = api.post(f"/work-items/{accepted['work_item_id']}/withdraw", "clerk")
+    assert r.status_code == 200, r.get_json()
+    assert list(api.open_items(case_no)) == ["accept"]
+    api.complete(r.get_json(), "clerk", {"decision": "accept"})
+    items = api.open_items(case_no)
+    # 转办 inside 住建局, with the reason; both are told
+    api.post(f"/work-items/{items['transaction']['id']}/claim", "housing")
+    r = api.post(f"/work-items/{items['transaction']['id']}/transfer", "housing",
+                 json={"to": "housing2", "reason": "本人外出培训"})
+    assert r.status_code == 200 and r.get_json()["assignee"] == "housing2"
+    api.complete(r.get_json(), "housing2", {"contract_no": "HT-9"})
+    # 代理: the clerk is away today; the case returned to the window goes to clerk2, "代 clerk 办理"
+    today = to_local(now()).date().isoformat()
+    r = api.call("PUT", "/users/clerk/stand-in", "clerk", json={"to": "clerk2", "from": today, "until": today})
+    assert r.status_code == 200, r.get_json()
+    r = api.post(f"/work-items/{items['tax']['id']}/return", "tax", json={"to": "window", "reason": "合同价格需核实"})
+    assert r.status_code == 200, r.get_json()
+    back = r.get_json()
+    assert back["assignee"] == "clerk2" and "代 clerk 办理" in back["note"]
+    api.complete(back, "clerk2", {"decision": "accept"})
+    api.complete(api.open_items(case_no)["transaction"], "housing", {"contract_no": "HT-10"})
+    # 委派: nrp asks nrp2 to draft the registration; it comes back to nrp to confirm
+    registration = api.open_items(case_no)["registration"]
+    api.post(f"/work-items/{registration['id']}/claim", "nrp")
+    assert api.post(f"/work-items/{registration['id']}/delegate", "nrp", json={"to": "nrp2"}).status_code == 200
+    draft = api.complete(registration, "nrp2", {"certificate_no": "不动产权第 1 号"})
+    assert (draft["state"], draft["assignee"]) == ("claimed", "nrp")
+    # 加签: the tax step asks 住建局 before deciding; it cannot complete until the answer is in
+    tax = api.open_items(case_no)["tax"]
+    r = api.post(f"/work-items/{tax['id']}/consult", "tax", json={"to": ["housing"], "question": "合同价格是否偏低？"})
+    assert r.status_code == 201, r.get_json()
+    asked = r.get_json()["consultations"][0]
+    assert api.post(f"/work-items/{tax['id']}/complete", "tax", json={"data": {"tax_paid": True}}).status_code == 409
+    assert api.post(f"/consultations/{asked['id']}/answer", "housing2", json={"answer": "价格正常"}).status_code == 200
+    # 抄送 and a note; 督办 on the case, answered by the department asked
+    assert api.post(f"/work-items/{tax['id']}/cc", "tax", json={"to": ["housing"]}).status_code == 201
+    assert case_no in [c["case_no"] for c in api.get("/copies", as_user="housing2").get_json()["copies"]]
+    assert api.post(f"/cases/{case_no}/notes", "tax", json={"text": "已电话核实成交价"}).status_code == 201
+    r = api.post(f"/cases/{case_no}/supervisions", "supervisor",
+                 json={"item_id": tax["id"], "reply_within": "PT2H", "message": "请加快办理"})
+    assert r.status_code == 201, r.get_json()
+    assert api.post(f"/supervisions/{r.get_json()['id']}/reply", "tax", json={"reply": "今日办结"}).status_code == 200
+    api.complete(tax, "tax", {"tax_paid": True})
+    # 撤回申请 at the window: every open item ends, every clock stops
+    r = api.post(f"/cases/{case_no}/withdraw", "clerk", json={"reason": "申请人书面申请撤回"})
+    assert r.status_code == 200, r.get_json()
+    detail = r.get_json()
+    assert (detail["status"], detail["outcome"], detail["open_items"]) == ("terminated", "withdrawn", [])
+    assert all(state != "running" for states in _clocks(deployed, case_no).values() for state in states)
+    actions = {e["action"] for e in api.get(f"/cases/{case_no}").get_json()["history"]}
+    assert {"work_item.withdrawn", "work_item.transferred", "work_item.returned", "work_item.delegated",
+            "work_item.consulted", "case.copied", "case.withdrawn"} <= actions
+    with deployed.read() as s:
+        from workflows.integrity import problems
+        assert list(problems(s)) == []
+
+
+def test_the_command_line_adds_a_user_with_memberships(deployed, db_url):
+    from tests.webapp.test_time_api import cli
+    from workflows.models import User
+
+    out = cli(db_url, "user", "add", "li", "--role", "reviewer", "--department", "samr", "--password",
+              "a-long-passphrase-9", "--member", "科长", "--member", "nrp/承办人")
+    assert out.returncode == 0, out.stderr
+    with deployed.read() as s:
+        user = s.scalar(select(User).where(User.username == "li"))
+        assert {(m.department, m.position) for m in user.memberships} == {("samr", "科长"), ("nrp", "承办人")}
+    out = cli(db_url, "user", "add", "wang", "--role", "reviewer", "--department", "samr", "--password",
+              "a-long-passphrase-9", "--member", "财政局/科长")
+    assert out.returncode == 2 and "财政局" in out.stderr and "自然资源和规划局" in out.stderr
+    with deployed.read() as s:
+        assert s.scalar(select(User).where(User.username == "wang")) is None  # nothing half written

@@ -28,6 +28,7 @@ class StaffUser:
     def __init__(self, user: User) -> None:
         self.id, self.username, self.role = user.id, user.username, user.role
         self.department, self.display_name = user.department, user.display_name
+        self.memberships = frozenset((m.department, m.position) for m in user.memberships)
         self.is_authenticated, self.is_active, self.is_anonymous = True, user.active, False
         self.credential_version = user.credential_version
 
@@ -36,7 +37,7 @@ class StaffUser:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.username, self.role, self.department)
+        return Actor(self.username, self.role, self.department, self.memberships)
 
 
 def _locale() -> str:

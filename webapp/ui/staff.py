@@ -271,7 +271,7 @@ def work_item(item_id: int):
         view = cases.case_view(session, case)
         back = operations.targets(session, item_id, actor) if item.state in cases.OPEN_STATES else []
         colleagues = session.scalars(select(User).where(
-            User.role == item.role, User.department == item.department, User.active.is_(True),
+            User.role == item.role, User.member_of(item.department), User.active.is_(True),
             User.username != (item.assignee or actor.username)).order_by(User.username)).all() \
             if item.state in cases.OPEN_STATES else []
     # a delegated step's draft (委派) fills the form for its holder to confirm

@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from timers.clock import SHANGHAI, now
-from workflows import alerts, board, calendar_store, incidents, processes, sla, staff_admin, statistics
+from workflows import alerts, board, calendar_store, incidents, processes, sla, staff_admin, statistics, users
 from workflows.catalogue import ROLES, catalogue
 from workflows.errors import DomainError
 from workflows.models import Case, OfficeHoursRule, ProcessVersion
@@ -323,7 +323,7 @@ def admin_users():
             if op == "assign":
                 return staff_admin.assign(session, actor, username, form.get("role", ""),
                                           form.get("department") or None,
-                                          form.get("positions", "").replace("，", ",").split(","))
+                                          form.get("memberships"))
             if op == "unlock":
                 return staff_admin.unlock(session, actor, username)
             if op == "hand_over":
@@ -342,4 +342,5 @@ def admin_users():
         history = staff_admin.admin_history(session)
         locked = staff_admin.locked_usernames(session)
     return page("admin_users.html", 400 if error else 200, people=people, history=history, error=error, locked=locked,
-                roles=ROLES, departments=catalogue().departments)
+                roles=ROLES, departments=catalogue().departments,
+                describe_memberships=users.describe_memberships)
