@@ -193,6 +193,13 @@ def from_chinese_calendar(years: Iterable[int]) -> WorkingCalendar:
     return cal
 
 
+# chinese-calendar names its holidays in English; the hall calls them by their Chinese names
+HOLIDAY_NAMES = {"New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明节",
+                 "Labour Day": "劳动节", "Dragon Boat Festival": "端午节", "National Day": "国庆节",
+                 "Mid-autumn Festival": "中秋节",
+                 "Anti-Fascist 70th Day": "中国人民抗日战争暨世界反法西斯战争胜利纪念日"}
+
+
 def official_schedule(year: int) -> tuple[dict[date, str], dict[date, str]]:
     """Holidays (weekday or weekend) and make-up workdays of a year, as chinese-calendar knows them."""
     import chinese_calendar
@@ -206,10 +213,11 @@ def official_schedule(year: int) -> tuple[dict[date, str], dict[date, str]]:
         raise CalendarMissing(year) from None
     while day.year == year:
         is_holiday, name = chinese_calendar.get_holiday_detail(day)
+        name = HOLIDAY_NAMES.get(name, name) if name else name
         if is_holiday and name:
             holidays[day] = name
         elif not is_holiday and day.weekday() >= 5:
-            workdays[day] = f"{name} 调休" if name else "调休"
+            workdays[day] = f"{name}调休" if name else "调休"
         day += timedelta(days=1)
     return holidays, workdays
 

@@ -45,7 +45,7 @@ def _place(cal: WorkingCalendar, clock: SlaClock) -> None:
 def calendar_missing_alert(session: Session, year: int, at: datetime) -> None:
     record_alerts(session, [dict(
         dedupe_key=f"calendar:{year}", level="calendar_missing", concerned=["role:admin"], at=at, created_at=now(),
-        message=f"{year} 年节假日安排未载入，期限无法计算 / no holiday schedule loaded for {year}")])
+        message=f"{year} 年节假日安排未载入，期限无法计算")])
 
 
 def start_clock(session: Session, case: Case, scope: str, budget: str, name: str, *, step: str | None = None,

@@ -56,6 +56,10 @@ def _check_intake(matter_code: str, received: list[str], missing: list[str], act
     unknown = [m for m in [*received, *missing] if m not in listed]
     if unknown:
         raise InvalidInput(f"materials: {unknown[0]} is not on the checklist of {matter.code}")
+    both = [m for m in received if m in missing]
+    if both:  # a clerk's slip the notice would carry to the applicant
+        raise InvalidInput(f"materials: {both[0]} is ticked both received and missing; untick one",
+                           fields={"missing": f"{both[0]} 既勾选已收又勾选缺少"})
     reason = (reason or "").strip()
     key = set(matter.materials.get("key", []))
     if action == "accept" and set(matter.materials.get("required", [])) - set(received):

@@ -326,9 +326,9 @@ def test_a_case_returned_to_the_window_for_a_supplement_finishes(server, browser
     assert "已办结" in clerk.inner_text("h1")
 
     # 5. the history reads as the story, in order
-    history = clerk.inner_text("table.history")
-    story = ["case.started", "work_item.completed", "work_item.returned", "case.paused", "materials.supplied",
-             "case.resumed", "work_item.completed"]
+    history = clerk.inner_text("ol.story")
+    story = ["收件登记", "完成「受理审查」", "退回「企业设立登记」", "挂起（补正）", "申请人补正材料", "恢复计时",
+             "完成「企业设立登记」"]
     at = 0
     for action in story:  # each after the one before
         at = history.find(action, at)

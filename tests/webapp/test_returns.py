@@ -358,7 +358,7 @@ def test_an_admin_hands_a_leaving_users_open_items_over_in_one_action(api, app, 
     for item_id in claimed:
         item = api.get(f"/work-items/{item_id}").get_json()
         assert item["assignee"] == "police2" and "离职转办" in item["note"]
-    assert "user.handed_over" in admin.get("/admin/users").get_data(as_text=True)
+    assert "离职转办" in admin.get("/admin/users").get_data(as_text=True).split("管理操作记录")[1]
 
 
 def test_a_stand_in_period_starting_and_ending(api, deployed, manual_clock):

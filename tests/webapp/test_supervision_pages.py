@@ -69,7 +69,7 @@ def test_inbox_lists_and_acknowledges(app, deployed, manual_clock):
     r = inbox.post_form("/alerts", f"/alerts/{alert_ids[0]}/ack", comment="已电话督促")
     assert r.status_code == 302
     everything = inbox.get("/alerts/list?show=all").get_data(as_text=True)
-    assert "supervisor" in everything and "已电话督促" in everything
+    assert "督查员" in everything and "已电话督促" in everything
     assert alert_ids[0] not in re.findall(r'data-alert="(\d+)"', inbox.get("/alerts/list").get_data(as_text=True))
 
 
@@ -118,7 +118,8 @@ def test_admin_calendar_change_moves_running_clocks(app, deployed, manual_clock)
     assert r.status_code == 200 and case_no in html and "2026-03-10" in html
     bad = admin.post_form("/admin/calendar", what="day", day="2026-03-10", kind="workday", name="")
     assert bad.status_code == 400 and "weekday" in bad.get_data(as_text=True)
-    assert "calendar.day" in admin.get("/admin/users").get_data(as_text=True), "in the admin audit log"
+    log = admin.get("/admin/users").get_data(as_text=True).split("管理操作记录")[1]
+    assert "修改工作日历" in log, "in the admin audit log"
 
 
 def test_admin_users(app, deployed):
@@ -138,8 +139,8 @@ def test_admin_users(app, deployed):
     assert admin.post_form("/admin/users", op="enable", username="li").status_code == 302
     assert admin.post_form("/admin/users", op="password", username="li", password="another-long").status_code == 302
     assert admin.post_form("/admin/users", op="disable", username="admin").status_code == 400
-    log = admin.get("/admin/users").get_data(as_text=True)
-    for action in ("user.created", "user.disabled", "user.enabled", "user.password_reset"):
+    log = admin.get("/admin/users").get_data(as_text=True).split("管理操作记录")[1]  # the audit log only
+    for action in ("新建用户", "停用用户", "启用用户", "重置密码"):
         assert action in log
 
 

@@ -73,7 +73,7 @@ def test_calendar_endpoints(api):
     years = [y["year"] for y in api.get("/calendar/years").get_json()["years"]]
     assert years == [2025, 2026]
     days = api.get("/calendar/years/2026").get_json()["days"]
-    assert {"day": "2026-10-10", "kind": "workday", "name": "National Day 调休"} in days
+    assert {"day": "2026-10-10", "kind": "workday", "name": "国庆节调休"} in days
     due = api.get("/calendar/due?start=2026-02-13T15:00:00%2B08:00&duration=PT8H").get_json()
     assert due["due"] == "2026-02-14T15:00:00+08:00"
     naive = api.get("/calendar/due?start=2026-09-30T10:00:00&duration=P5D").get_json()

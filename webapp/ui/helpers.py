@@ -6,10 +6,11 @@ import secrets
 from functools import wraps
 
 from flask import Flask, abort, current_app, render_template
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from timers.clock import to_local
+
+from . import words
 
 
 def db():
@@ -21,22 +22,13 @@ def local(instant, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def working(minutes: int | None, budget: str | None = None) -> str:
-    """Time left or used, in the budget's own unit: working days for day budgets, hours otherwise."""
-    if minutes is None:
-        return _("日历缺失")
-    sign = "-" if minutes < 0 else ""
-    minutes = abs(minutes)
-    if budget and budget.endswith("D") and minutes >= 480:
-        return sign + _("%(n).1f 个工作日", n=minutes / 480)
-    h, m = divmod(minutes, 60)
-    return sign + (_("%(h)d 小时 %(m)d 分", h=h, m=m) if h else _("%(m)d 分钟", m=m))
+    """Time left, in words ("剩 2 小时 15 分", "超期 33 分钟")."""
+    return words.time_left(minutes, budget)
 
 
-COLOURS = {"green": "正常", "yellow": "预警", "red": "超期", "grey": "已完成", "unknown": "日历缺失"}
-CLOCK_STATES = {"running": "计时中", "warned": "预警", "breached": "已超期", "paused": "暂停计时", "met": "按时办结",
-                "met_late": "超期办结", "cancelled": "已取消", "returned": "已退回"}
-STATUSES = {"received": "已收件", "in_progress": "办理中", "paused": "挂起", "completed": "已办结",
-            "refused": "不予受理", "terminated": "已终止"}
+COLOURS = words.COLOUR
+CLOCK_STATES = words.CLOCK_STATE
+STATUSES = words.CASE_STATUS
 
 
 def form_token() -> str:
@@ -51,6 +43,13 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["STATUSES"] = STATUSES
     app.jinja_env.globals["CLOCK_STATES"] = CLOCK_STATES
     app.jinja_env.globals["department_name"] = department_name
+    app.jinja_env.filters["duration"] = words.duration
+    app.jinja_env.filters["amount"] = words.amount
+    app.jinja_env.filters["time_left"] = words.time_left
+    app.jinja_env.filters["yes_no"] = words.yes_no
+    app.jinja_env.globals["word"] = words.word
+    app.jinja_env.globals["W"] = words
+    app.jinja_env.globals["person"] = words.person
 
 
 def department_name(code: str | None) -> str:

@@ -10,9 +10,10 @@ from workflows import applicant_portal, diagram, extensions
 from workflows.catalogue import catalogue
 from workflows.errors import DomainError
 from workflows.models import Case
-from workflows.processes import latest_version
+from workflows.processes import definition_for, latest_version
 
 from ..auth import client_address
+from . import words
 from .helpers import db, page
 
 bp = Blueprint("public", __name__)
@@ -31,8 +32,11 @@ def guide(code: str):
     with db().read() as s:
         version = latest_version(s, matter.process)
         svg = diagram.render_svg(version.bpmn_xml, {}, version.name)
+        fields = definition_for(version).start_fields if matter.promised_limit_by else ()
     departments = [catalogue().departments[d] for d in matter.departments if d in catalogue().departments]
-    return page("guide.html", matter=matter, svg=svg, departments=departments)
+    labels = words.choice_labels(fields, matter.promised_limit_by)
+    promised = [(labels.get(k, k), v) for k, v in matter.promised_limits.items()]
+    return page("guide.html", matter=matter, svg=svg, departments=departments, promised=promised)
 
 
 def _client_ip() -> str:

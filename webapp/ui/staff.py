@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
+import segno
 from flask import Blueprint, abort, flash, redirect, request, send_file, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -31,6 +33,7 @@ from workflows.processes import definition_for, latest_version
 
 from ..auth import TOKENS, client_address
 from ..security import local_path
+from . import words
 from .helpers import db, page, roles
 
 bp = Blueprint("staff", __name__)
@@ -138,11 +141,26 @@ def intake(code: str):
 @bp.route("/cases/<case_no>/notice")
 @roles("clerk", "reviewer", "supervisor")
 def receipt(case_no: str):
+    """The documents a hall hands out for a case: 收件回执 (?doc=receipt), and by the case's state the
+    受理 / 补正 / 不予受理 notice or, at the end, the 办结通知书."""
+    doc = request.args.get("doc", "")
     with db().read() as session:
         case = visibility.case_for(session, case_no, current_user.actor)
         view = cases.case_view(session, case)
         matter = catalogue().matters.get(case.matter_code)
-    return page("notice.html", case=case, view=view, matter=matter,
+        definition = definition_for(case.process_version)
+    if doc not in ("", "receipt"):
+        abort(404)
+    # what the case produced (licence, certificate, seal numbers), each under its step's field label
+    results = [(label, value) for item in view["done_items"] if item.step in definition.steps
+               and definition.steps[item.step].department != "window"
+               for label, value in words.shown_fields(definition.steps[item.step].fields, item.data or {})]
+    delivery = next((words.word(words.DELIVERY, (i.data or {}).get("delivery_method")) for i in view["done_items"]
+                     if (i.data or {}).get("delivery_method")), "")
+    progress_url = url_for("public.track", _external=True, case_no=case.case_no)
+    qr = segno.make(progress_url, error="m").svg_inline(scale=3, title=_("扫码查询办理进度"))
+    return page("notice.html", case=case, view=view, matter=matter, doc=doc or "state", results=results, qr=qr,
+                delivery=delivery, hall=os.environ.get("ONEWINDOW_HALL_NAME", "政务服务中心"),
                 query_code=case.query_code if visibility.sees_query_code(current_user.actor) else None)
 
 
@@ -498,30 +516,21 @@ def case_page(case_no: str):
         thread = visibility.notes(session, case.id)
         supervisions = supervision.of_case(session, case.id)
         opinions = copies.opinions_of_case(session, case.id)
+        people = {u.username: (u.display_name or u.username, u.department) for u in session.scalars(
+            select(User).where(User.username.in_({e.actor for e in view["history"]})))}
     if current_user.role == "reviewer":  # a copy to them or their department is read now
         db().transaction(lambda s: copies.mark_read(s, case.id, current_user.actor))
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
     records = [(item, _shown(definition.steps[item.step].fields if item.step in definition.steps else (),
                              item.data or {})) for item in view["done_items"]]
     start_data = _shown(definition.start_fields, case.data)
-    return page("case.html", case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
+    story = words.history(view["history"], definition.steps, people)
+    return page("case.html", story=story, case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
                 steps=definition.steps, records=records, start_data=start_data, extensions=granted, notes=thread,
                 supervisions=supervisions, opinions=opinions)
 
 
-def _shown(fields, data: dict) -> list[tuple[str, str]]:
-    """A submission as the hall reads it: field labels, choice labels, 是 / 否 for tick boxes."""
-    shown = []
-    for f in fields:
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        if f.type == "choice":
-            value = dict(f.choices).get(value, value)
-        elif f.type == "boolean":
-            value = _("是") if value else _("否")
-        shown.append((f.label or f.name, value))
-    return shown
+_shown = words.shown_fields
 
 
 @bp.route("/attachments/<int:attachment_id>")
