@@ -27,6 +27,15 @@ class WorkingDuration:
     def __str__(self) -> str:
         return self.iso()
 
+    def words(self) -> str:
+        """In the hall's words, for texts stored as written (alert messages): "2 个工作小时", "3 个工作日"."""
+        if self.days:
+            return f"{self.days} 个工作日"
+        hours = self.minutes / 60
+        if self.minutes % 30 == 0:
+            return f"{hours:.1f}".rstrip("0").rstrip(".") + " 个工作小时"
+        return f"{self.minutes} 个工作分钟"
+
 
 def parse_duration(text: str) -> WorkingDuration:
     """Parse a budget; raise ValueError with a message a process author can act on."""

@@ -20,6 +20,7 @@ ADMIN = frozenset({"admin"})
 POLICY: dict[str, frozenset[str]] = {
     # --- public: the applicant, the service guide, the operational endpoints, sign-in -------------
     "static": ANYONE,
+    "public.favicon": ANYONE,
     "public.home": ANYONE,
     "public.guide": ANYONE,
     "public.track": ANYONE,
@@ -57,6 +58,7 @@ POLICY: dict[str, frozenset[str]] = {
     "staff.decide_extension": SUPERVISION,
     "staff.extension_notice": STAFF,
     "staff.acknowledge": STAFF,
+    "staff.acknowledge_all": STAFF,
     "supervision.inbox": STAFF,
     "supervision.inbox_fragment": STAFF,
     "supervision.acknowledge": STAFF,

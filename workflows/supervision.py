@@ -57,7 +57,8 @@ def open_supervision(session: Session, case_no: str, actor: Actor, item_id: Any,
     sla.record_alerts(session, [dict(
         dedupe_key=f"supervision:{record.id}", level="escalation", case_id=case.id, case_no=case.case_no,
         step=item.step if item else None, department=department, concerned=[f"department:{department}"],
-        at=at, created_at=at, message=f"督办：{case.case_no} {record.message}（请于 {budget} 内答复）")])
+        at=at, created_at=at, message=f"督办：{case.case_no} {record.message.removeprefix('督办：')}"
+                                      f"（请于 {parse_duration(budget).words()}内答复）")])
     _audit(session, case, actor, "supervision.opened", step=item.step if item else None, item=item,
            after={"supervision": record.id, "department": department, "reply_within": budget,
                   "message": record.message})

@@ -82,10 +82,13 @@ def test_stats_exports(app, deployed, manual_clock):
     assert page.status_code == 200 and "企业开办" in html and "<svg" in html
     rows = list(csv.reader(io.StringIO(supervisor.get("/stats.csv?from=2026-03-01&to=2026-03-31")
                                        .get_data(as_text=True).lstrip("\ufeff"))))
-    company = next(r for r in rows if r[:2] == ["matter", "QYKB"])
+    company = next(r for r in rows if r[:2] == ["事项", "QYKB"])
     assert company[3:5] == ["1", "1"]  # received, accepted
+    assert "平均用时（工作日）" in rows[0] and not any("_" in h for h in rows[0])  # words and units, no codes
     book = load_workbook(io.BytesIO(supervisor.get("/stats.xlsx?from=2026-03-01&to=2026-03-31").data))
-    assert [c.value for c in book.active[1]][:4] == ["section", "key", "name", "received"]
+    assert [c.value for c in book.active[1]][:4] == ["类别", "编码", "名称", "收件"]
+    english = load_workbook(io.BytesIO(supervisor.get("/stats.xlsx?from=2026-03-01&to=2026-03-31&lang=en").data))
+    assert [c.value for c in english.active[1]][:4] == ["Section", "Code", "Name", "Intake"]
     assert supervisor.get("/stats?from=2026-03-31&to=2026-03-01").status_code == 400
     assert supervisor.get("/stats?from=yesterday").status_code == 400
 

@@ -188,3 +188,32 @@ def test_a_material_both_received_and_missing_is_refused(app, deployed):
     assert r.status_code == 400 and "既勾选已收又勾选缺少" in r.get_data(as_text=True)
     with deployed.read() as s:
         assert s.scalar(select(func.count()).select_from(Case)) == 0  # nothing half written
+
+
+def test_the_favicon_is_there(client):
+    r = client.get("/favicon.ico")
+    assert r.status_code == 301
+    icon = client.get(r.headers["Location"])
+    assert icon.status_code == 200 and b"<svg" in icon.data
+
+
+def test_the_reminder_panel_shows_the_latest_five_and_acknowledges_them_at_once(app, api, deployed):
+    from sqlalchemy import func, select
+
+    from workflows.models import Alert
+
+    for _ in range(7):  # seven urges of the window's 受理审查: seven reminders for the window
+        case_no = api.start("company_setup")["case_no"]
+        item = api.open_items(case_no)["accept"]
+        assert api.post(f"/work-items/{item['id']}/urge", "supervisor", json={"message": "请尽快受理"}).status_code == 200
+    clerk = Browser(app, "clerk")
+    page = clerk.get("/worklist").get_data(as_text=True)
+    panel = page.split('class="notes"')[1].split("</section>")[0]
+    assert panel.count("<li") == 5 and "全部 7 条提醒" in panel
+    r = clerk.post_form("/worklist", "/alerts/acknowledge-all",
+                        alert_id=re.findall(r'name="alert_id" value="(\d+)"', panel))
+    assert r.status_code == 302
+    with deployed.read() as s:
+        open_left = s.scalar(select(func.count()).select_from(Alert).where(
+            Alert.acknowledged_at.is_(None), Alert.department == "window"))
+    assert open_left == 2

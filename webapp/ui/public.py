@@ -24,6 +24,12 @@ def home():
     return page("home.html", matters=[m for m in catalogue().matters.values() if not m.internal])
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for it whatever the page says; the same mark as the pages' icon."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.route("/guide/<code>")
 def guide(code: str):
     matter = catalogue().matters.get(code)

@@ -189,12 +189,13 @@ def worklist():
         case_status = dict(session.execute(select(Case.case_no, Case.status).where(
             Case.case_no.in_({i.case_no for i in items}))).all()) if items else {}
     with db().read() as session:
-        notes, _count = alerts.list_alerts(session, alerts.AlertQuery(acknowledged=False, limit=20), actor)
+        # the latest few; the rest are one link away, so the queue stays where the eye expects it
+        notes, notes_total = alerts.list_alerts(session, alerts.AlertQuery(acknowledged=False, limit=5), actor)
     # the least time left first; items without a clock last
     items.sort(key=lambda i: (views[i.id].left_minutes if i.id in views and views[i.id].left_minutes is not None
                               else 10 ** 9, i.created_at))
     return page("worklist.html", items=items, views=views, which=which, total=total, case_status=case_status,
-                notes=notes)
+                notes=notes, notes_total=notes_total)
 
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")
@@ -202,6 +203,22 @@ def worklist():
 def acknowledge(alert_id: int):
     comment = request.form.get("comment", "").strip()[:1000] or None
     _act(lambda s: alerts.acknowledge(s, alert_id, current_user.actor, comment), _("已确认提醒"))
+    return redirect(url_for("staff.worklist"))
+
+
+@bp.post("/alerts/acknowledge-all")
+@login_required
+def acknowledge_all():
+    """知道了 for every reminder shown: one click, not one per line."""
+    ids = [int(x) for x in request.form.getlist("alert_id") if x.isdigit()][:50]
+
+    def work(s):
+        for alert_id in ids:
+            found = s.get(Alert, alert_id)
+            if found is not None and found.acknowledged_at is None:
+                alerts.acknowledge(s, alert_id, current_user.actor, None)
+        return len(ids)
+    _act(work, _("已确认提醒"))
     return redirect(url_for("staff.worklist"))
 
 

@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -19,7 +19,8 @@ from workflows.errors import DomainError
 from workflows.models import Case, OfficeHoursRule, ProcessVersion
 
 from ..auth import TOKENS
-from .helpers import db, page, roles
+from . import words
+from .helpers import db, department_name, page, roles
 
 bp = Blueprint("supervision", __name__)
 
@@ -118,31 +119,40 @@ def stats():
 
 
 def _table(r: statistics.Report) -> list[list]:
+    """The report as a sheet a supervisor hands on as it is: headers in the page's language, working
+    time in working days (8 working hours each) with the unit in the header, rates in per cent."""
     def pct(x):
         return "" if x is None else round(100 * x, 1)
 
-    def num(x):
-        return "" if x is None else round(x, 1)
-    rows = [["section", "key", "name", "received", "accepted", "refused", "completed", "terminated", "count",
-             "on_time_rate_%", "avg_working_min", "p90_working_min", "avg_promised_min", "statutory_min",
-             "promised/statutory", "actual/promised"]]
+    def days(x):
+        return "" if x is None else round(x / words.MINUTES_PER_DAY, 2)
+
+    def ratio(x):
+        return "" if x is None else round(x, 2)
+    en = g.get("lang") == "en"
+    rows = [[_("类别"), _("编码"), _("名称"), _("收件"), _("受理"), _("不予受理"), _("办结"), _("终止"), _("计时件数"),
+             _("按时办结率（%）"), _("平均用时（工作日）"), _("90% 用时（工作日）"), _("平均承诺时限（工作日）"),
+             _("法定时限（工作日）"), _("承诺/法定"), _("实际/承诺")]]
     for code, m in r.matters.items():
         t = m.times
-        rows.append(["matter", code, m.name, m.received, m.accepted, m.refused, m.completed, m.terminated, t.count,
-                     pct(t.on_time_rate), num(t.avg), num(t.p90), num(t.avg_budget), m.statutory_minutes or "",
-                     num(m.promised_to_statutory), num(m.actual_to_promised)])
+        matter = catalogue().matters.get(code)
+        name = (matter.name_en if en else matter.name) if matter else m.name
+        rows.append([_("事项"), code, name, m.received, m.accepted, m.refused, m.completed, m.terminated, t.count,
+                     pct(t.on_time_rate), days(t.avg), days(t.p90), days(t.avg_budget), days(m.statutory_minutes),
+                     ratio(m.promised_to_statutory), ratio(m.actual_to_promised)])
     for dept, t in r.departments.items():
-        rows.append(["department", dept, catalogue().departments[dept].name if dept in catalogue().departments
-                     else dept, "", "", "", "", "", t.count, pct(t.on_time_rate), num(t.avg), num(t.p90),
-                     num(t.avg_budget), "", "", ""])
+        rows.append([_("部门"), "", department_name(dept), "", "", "", "", "", t.count, pct(t.on_time_rate),
+                     days(t.avg), days(t.p90), days(t.avg_budget), "", "", ""])
     for kind, minutes in r.paused_minutes.items():
-        rows.append(["paused_minutes", kind, "", "", "", "", "", "", minutes])
-    rows += [["supplements", "", "", "", "", "", "", "", r.supplements],
-             ["tolerated", "", "", "", "", "", "", "", r.tolerated],
-             ["extended", "", "", "", "", "", "", "", r.extended],
-             ["ratings", "", "", "", "", "", "", "", r.ratings, pct(r.satisfaction_rate)],
-             ["bad_ratings", "", "", "", "", "", "", "", r.bad],
-             ["rectification", "", "", "", "", "", "", "", r.rectified, pct(r.rectification_rate)]]
+        rows.append([_("挂起用时（工作日）"), "", words.word(words.PAUSE_KIND, kind), "", "", "", "", "",
+                     days(minutes)])
+    blank = ["", "", "", "", "", ""]
+    rows += [[_("补正"), "", "", *blank, r.supplements],
+             [_("容缺受理"), "", "", *blank, r.tolerated],
+             [_("延期办件"), "", "", *blank, r.extended],
+             [_("评价（满意率 %）"), "", "", *blank, r.ratings, pct(r.satisfaction_rate)],
+             [_("差评"), "", "", *blank, r.bad],
+             [_("差评整改（整改率 %）"), "", "", *blank, r.rectified, pct(r.rectification_rate)]]
     return rows
 
 
@@ -164,9 +174,16 @@ def stats_xlsx():
     r = _report()
     book = Workbook()
     sheet = book.active
-    sheet.title = "statistics"
+    sheet.title = _("办件统计")
     for row in _table(r):
         sheet.append(row)
+    from openpyxl.styles import Font
+    for cell in sheet[1]:  # a header row that reads as one, and columns wide enough for it
+        cell.font = Font(bold=True)
+    for column in sheet.columns:
+        width = max(len(str(c.value or "")) for c in column)
+        sheet.column_dimensions[column[0].column_letter].width = min(40, 2 * width + 2)
+    sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
     book.save(buffer)
     return Response(buffer.getvalue(), headers={
