@@ -205,7 +205,8 @@ def test_the_reminder_panel_shows_the_latest_five_and_acknowledges_them_at_once(
     for _ in range(7):  # seven urges of the window's 受理审查: seven reminders for the window
         case_no = api.start("company_setup")["case_no"]
         item = api.open_items(case_no)["accept"]
-        assert api.post(f"/work-items/{item['id']}/urge", "supervisor", json={"message": "请尽快受理"}).status_code == 200
+        r = api.post(f"/work-items/{item['id']}/urge", "supervisor", json={"message": "请尽快受理"})
+        assert r.status_code == 200
     clerk = Browser(app, "clerk")
     page = clerk.get("/worklist").get_data(as_text=True)
     panel = page.split('class="notes"')[1].split("</section>")[0]
