@@ -99,11 +99,13 @@ def client(app):
 
 
 class Api:
-    """A thin caller of the HTTP API that logs in as the demo users."""
+    """A thin caller of the HTTP API that logs in as the demo users. It asks for English messages, which the
+    tests quote (the default, Chinese, is tested in test_messages.py); `language` changes that."""
 
-    def __init__(self, client) -> None:
+    def __init__(self, client, language: str = "en") -> None:
         self.client = client
         self.tokens: dict[str, str] = {}
+        self.language = language
 
     def token(self, username: str) -> str:
         if username not in self.tokens:
@@ -113,7 +115,8 @@ class Api:
         return self.tokens[username]
 
     def call(self, method: str, path: str, as_user: str, **kwargs):
-        headers = {"Authorization": f"Bearer {self.token(as_user)}"}
+        headers = {"Authorization": f"Bearer {self.token(as_user)}", "Accept-Language": self.language,
+                   **kwargs.pop("headers", {})}
         return self.client.open("/api/v1" + path, method=method, headers=headers, **kwargs)
 
     def get(self, path, as_user="admin", **kw):

@@ -104,7 +104,7 @@ def authenticate() -> Actor:
             actor = actor_of(row.user)
             TOKENS.put(token, actor, row.user.id, row.expires_at.timestamp())
     if not policy.allowed(request.endpoint, actor.role):
-        raise RoleNotAllowed(f"a {actor.role} may not use this endpoint")
+        raise RoleNotAllowed("a {role} may not use this endpoint", {"role": actor.role})
     g.actor = actor
     return actor
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from workflows.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidProcess, NotFound
+
+from .messages import field_errors, say
 
 STATUS = {InvalidInput: 400, InvalidProcess: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 log = logging.getLogger(__name__)
@@ -27,10 +31,14 @@ def register(app: Flask) -> None:
         status = getattr(exc, "http_status", None) or next(
             (s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
         retry_after = exc.details.get("retry_after")
+        message = say(exc)
         if not _is_api():
-            response = _page(status, exc.message)
+            response = _page(status, message)
         else:
-            response = error_response(status, exc.code, exc.message, **exc.details)
+            details = dict(exc.details)
+            if isinstance(details.get("fields"), dict):
+                details["fields"] = field_errors(exc)
+            response = error_response(status, exc.code, message, **details)
         if retry_after:
             response[0].headers["Retry-After"] = str(retry_after)
         return response
@@ -38,10 +46,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if not _is_api():
-            return _page(exc.code or 500, exc.description or exc.name)
+            return _page(exc.code or 500, _http_words(exc))
         data = getattr(exc, "data", None) or {}
-        fields = data.get("messages") or data.get("errors")
-        message = data.get("message") or exc.description or exc.name
+        fields = _translated(data.get("messages") or data.get("errors"))
+        message = data.get("message") or _http_words(exc)
         if fields and exc.code in (400, 422):
             # webargs reports schema failures as 422 and unreadable JSON as 400; both are bad input.
             return error_response(400, "invalid_input", _flatten(fields), fields=fields)
@@ -60,8 +68,8 @@ def register(app: Flask) -> None:
             database.engine.dispose()
         if _is_api():
             response, status = error_response(
-                503, "unavailable", "the service cannot use its database right now; nothing was changed, "
-                                    "try again shortly")
+                503, "unavailable", gettext("the service cannot use its database right now; nothing was changed, "
+                                            "try again shortly"))
         else:
             response, status = make_response(render_template("unavailable.html")), 503
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -71,8 +79,34 @@ def register(app: Flask) -> None:
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
         if not _is_api():
-            return _page(500, "internal error; nothing was changed")
-        return error_response(500, "internal_error", "an internal error occurred; nothing was changed")
+            return _page(500, gettext("internal error; nothing was changed"))
+        return error_response(500, "internal_error", gettext("an internal error occurred; nothing was changed"))
+
+
+# The standard HTTP refusals in the reader's language (werkzeug's own descriptions are English).
+HTTP_WORDS = {400: _l("The request could not be read."), 401: _l("Please sign in first."),
+              403: _l("You may not do this."), 404: _l("The page or record asked for does not exist."),
+              405: _l("This address does not take this kind of request."),
+              409: _l("The record changed meanwhile; reload and try again."),
+              413: _l("The upload is too large."), 415: _l("This kind of content is not accepted."),
+              429: _l("Too many requests; wait a moment and try again."),
+              500: _l("internal error; nothing was changed")}
+
+
+def _http_words(exc: HTTPException) -> str:
+    if exc.description and exc.description != type(exc).description:  # a reason the view gave
+        return gettext(exc.description)
+    words = HTTP_WORDS.get(exc.code or 500)
+    return str(words) if words is not None else gettext(exc.name)
+
+
+def _translated(fields):
+    """webargs' per-field messages (dicts and lists of English sentences) in the request's language."""
+    if isinstance(fields, dict):
+        return {k: _translated(v) for k, v in fields.items()}
+    if isinstance(fields, list):
+        return [_translated(v) for v in fields]
+    return gettext(fields) if isinstance(fields, str) else fields
 
 
 def _is_api() -> bool:

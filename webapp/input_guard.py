@@ -37,17 +37,20 @@ def _bad_text(value) -> bool:
 
 def _scan(value, where: str, depth: int = 0) -> None:
     if depth > MAX_DEPTH:
-        raise InvalidInput(f"{where}: nested more than {MAX_DEPTH} levels deep", fields={where: "too deep"})
+        raise InvalidInput("{where}: nested more than {max_depth} levels deep",
+                           {"where": where, "max_depth": MAX_DEPTH}, fields={where: "too deep"})
     if isinstance(value, dict):
         for key, item in value.items():
             if _bad_text(key):
-                raise InvalidInput(f"{where}: a key holds a NUL or an invalid character", fields={where: "bad text"})
+                raise InvalidInput("{where}: a key holds a NUL or an invalid character",
+                                   {"where": where}, fields={where: "bad text"})
             _scan(item, f"{where}.{key}" if where else str(key), depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _scan(item, f"{where}[{index}]", depth + 1)
     elif _bad_text(value):
-        raise InvalidInput(f"{where}: text with a NUL or an invalid character", fields={where: "bad text"})
+        raise InvalidInput("{where}: text with a NUL or an invalid character",
+                           {"where": where}, fields={where: "bad text"})
 
 
 def _json_depth_ok(raw: bytes) -> bool:
@@ -80,21 +83,23 @@ def register(app: Flask) -> None:
     def _guard():
         for name, value in request.args.items(multi=True):
             if _bad_text(value) or _bad_text(name):
-                raise InvalidInput(f"{name}: text with a NUL or an invalid character", fields={name: "bad text"})
+                raise InvalidInput("{name}: text with a NUL or an invalid character",
+                                   {"name": name}, fields={name: "bad text"})
         if request.method in ("POST", "PUT", "PATCH"):
             if request.mimetype == "application/json":
                 raw = request.get_data(cache=True)
                 if not _json_depth_ok(raw):
-                    raise InvalidInput(f"the JSON body is nested more than {MAX_DEPTH} levels deep")
+                    raise InvalidInput("the JSON body is nested more than {max_depth} levels deep",
+                                       {"max_depth": MAX_DEPTH})
                 try:
                     body = json.loads(raw) if raw else None
                 except (ValueError, RecursionError) as exc:  # bad JSON, numbers past 4,300 digits, …
                     reason = str(exc).split(":")[0][:120]
-                    raise InvalidInput(f"the body is not JSON we can read ({reason})") from None
+                    raise InvalidInput("the body is not JSON we can read ({reason})", {"reason": reason}) from None
                 _scan(body, "")
             elif request.form:
                 for name, value in request.form.items(multi=True):
                     if _bad_text(value) or _bad_text(name):
-                        raise InvalidInput(f"{name}: text with a NUL or an invalid character",
+                        raise InvalidInput("{name}: text with a NUL or an invalid character", {"name": name},
                                            fields={name: "bad text"})
         return None

@@ -47,11 +47,12 @@ def list_alerts(session: Session, query: AlertQuery, actor: Actor) -> tuple[list
 def acknowledge(session: Session, alert_id: int, actor: Actor, comment: str | None) -> Alert:
     alert = session.get(Alert, alert_id, with_for_update=True)
     if alert is None:
-        raise NotFound(f"no alert {alert_id}")
+        raise NotFound("no alert {alert_id}", {"alert_id": alert_id})
     if not actor.sees_everything and alert.department not in actor.departments and alert.assignee != actor.username:
-        raise Forbidden(f"alert {alert_id} concerns another department")
+        raise Forbidden("alert {alert_id} concerns another department", {"alert_id": alert_id})
     if alert.acknowledged_at is not None:
-        raise Conflict(f"alert {alert_id} was acknowledged by {alert.acknowledged_by}")
+        raise Conflict("alert {alert_id} was acknowledged by {acknowledged_by}",
+                       {"alert_id": alert_id, "acknowledged_by": alert.acknowledged_by})
     alert.acknowledged_at, alert.acknowledged_by, alert.comment = now(), actor.username, comment
     session.add(AuditEvent(case_id=alert.case_id, at=alert.acknowledged_at, actor=actor.username,
                            action="alert.acknowledged", before={"alert": alert.id, "acknowledged": False},

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidInput
+from .errors import InvalidInput, Problems, problem
 
 TYPES = ("company", "person")
 
@@ -47,31 +47,29 @@ class Applicant:
 def check_applicant(raw: Any) -> Applicant:
     if not isinstance(raw, dict):
         raise InvalidInput("applicant: must be an object with type, name, id_no and contact")
-    problems: dict[str, str] = {}
+    problems = Problems()
     kind = raw.get("type")
     if kind not in TYPES:
-        problems["type"] = "must be company or person"
+        problems.add(problem("applicant.type", "must be company or person"))
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
-        problems["name"] = "required"
+        problems.add(problem("applicant.name", "required"))
     elif len(name) > 200:
-        problems["name"] = "at most 200 characters"
+        problems.add(problem("applicant.name", "at most 200 characters"))
     id_no = raw.get("id_no")
     if not isinstance(id_no, str) or not id_no.strip():
-        problems["id_no"] = "required"
+        problems.add(problem("applicant.id_no", "required"))
     else:
         id_no = id_no.strip().upper()
         if kind == "company" and not uscc_is_valid(id_no):
-            problems["id_no"] = "not a valid unified social credit code (统一社会信用代码)"
+            problems.add(problem("applicant.id_no", "not a valid unified social credit code (统一社会信用代码)"))
         elif kind == "person" and not resident_id_is_valid(id_no):
-            problems["id_no"] = "not a valid resident ID number (居民身份证号码)"
+            problems.add(problem("applicant.id_no", "not a valid resident ID number (居民身份证号码)"))
     contact = raw.get("contact")
     if contact is not None and (not isinstance(contact, str) or not _PHONE.match(contact)):
-        problems["contact"] = "a telephone number of 5 to 20 digits"
+        problems.add(problem("applicant.contact", "a telephone number of 5 to 20 digits"))
     unknown = set(raw) - {"type", "name", "id_no", "contact"}
     for key in unknown:
-        problems[str(key)] = "unknown field"
-    if problems:
-        listed = "; ".join(f"applicant.{k}: {v}" for k, v in sorted(problems.items()))
-        raise InvalidInput(listed, fields={f"applicant.{k}": v for k, v in problems.items()})
+        problems.add(problem(f"applicant.{key}", "unknown field"))
+    problems.check()
     return Applicant(kind, name.strip(), id_no, contact)

@@ -43,18 +43,21 @@ def save(session: Session, case: Case, kind: str, filename: str, stream: BinaryI
          work_item_id: int | None = None) -> Attachment:
     content = stream.read(MAX_BYTES + 1)
     if len(content) > MAX_BYTES:
-        raise InvalidInput(f"{filename}: larger than {MAX_BYTES // (1024 * 1024)} MB")
+        raise InvalidInput("{filename}: larger than {max_bytes} MB",
+                           {"filename": filename, "max_bytes": MAX_BYTES // (1024 * 1024)})
     if not content:
-        raise InvalidInput(f"{filename}: empty file")
+        raise InvalidInput("{filename}: empty file", {"filename": filename})
     content_type = sniff(content[:16])
     if content_type is None:
-        raise InvalidInput(f"{filename}: only PDF, PNG or JPEG files are accepted")
+        raise InvalidInput("{filename}: only PDF, PNG or JPEG files are accepted", {"filename": filename})
     files, used = session.execute(select(func.count(), func.coalesce(func.sum(Attachment.size), 0))
                                   .where(Attachment.case_id == case.id)).one()
     if files + 1 > CASE_MAX_FILES or used + len(content) > CASE_MAX_BYTES:
-        raise InvalidInput(f"本件上传已达上限：每件最多 {CASE_MAX_FILES} 个文件、合计 "
-                           f"{CASE_MAX_BYTES // (1024 * 1024)} MB（已有 {files} 个，{used / 1024 / 1024:.1f} MB）；"
-                           "如需补充更多材料请联系窗口", fields={"files": "quota"})
+        raise InvalidInput("files: at most {case_max_files} files and {case_max_bytes} MB in all per case "
+                           "({files} files, {used:.1f} MB so far); ask the window to add more",
+                           {"case_max_files": CASE_MAX_FILES, "case_max_bytes": CASE_MAX_BYTES // (1024 * 1024),
+                            "files": files, "used": used / 1024 / 1024},
+                           fields={"files": "quota"})
     stored = secrets.token_hex(16)
     target = upload_dir() / stored
     target.write_bytes(content)

@@ -79,13 +79,13 @@ def load_year(session: Session, year: int, holidays: dict[date, str], workdays: 
               source: str = "admin") -> int:
     for day in [*holidays, *workdays]:
         if day.year != year:
-            raise InvalidInput(f"{day} is not in {year}")
+            raise InvalidInput("{day} is not in {year}", {"day": day, "year": year})
     overlap = set(holidays) & set(workdays)
     if overlap:
-        raise InvalidInput(f"{sorted(overlap)[0]} cannot be both a holiday and a workday")
+        raise InvalidInput("{overlap} cannot be both a holiday and a workday", {"overlap": sorted(overlap)[0]})
     for day in workdays:
         if day.weekday() < 5:
-            raise InvalidInput(f"{day} is a weekday; a make-up workday (调休) is a Saturday or Sunday")
+            raise InvalidInput("{day} is a weekday; a make-up workday (调休) is a Saturday or Sunday", {"day": day})
     session.execute(delete(CalendarDay).where(CalendarDay.day >= date(year, 1, 1),
                                               CalendarDay.day <= date(year, 12, 31)))
     for day, name in holidays.items():
@@ -117,30 +117,31 @@ def parse_year_file(year: int, content: bytes) -> tuple[dict[date, str], dict[da
     for key in ("holidays", "workdays"):
         entries = raw.get(key, {})
         if not isinstance(entries, dict):
-            raise InvalidInput(f'"{key}": an object of "YYYY-MM-DD": name')
+            raise InvalidInput("\"{key}\": an object of \"YYYY-MM-DD\": name", {"key": key})
         days: dict[date, str] = {}
         for text, name in entries.items():
             try:
                 day = date.fromisoformat(text)
             except ValueError:
-                raise InvalidInput(f'"{key}": {text!r} is not a date YYYY-MM-DD') from None
+                raise InvalidInput("\"{key}\": '{text}' is not a date YYYY-MM-DD", {"key": key, "text": text}) from None
             if not isinstance(name, str) or len(name) > 100:
-                raise InvalidInput(f'"{key}": the name of {text} must be text of at most 100 characters')
+                raise InvalidInput("\"{key}\": the name of {text} must be text of at most 100 characters",
+                                   {"key": key, "text": text})
             days[day] = name
         parsed.append(days)
     if not any(d.year == year for d in [*parsed[0], *parsed[1]]) and (parsed[0] or parsed[1]):
-        raise InvalidInput(f"the file lists no day of {year}")
+        raise InvalidInput("the file lists no day of {year}", {"year": year})
     return parsed[0], parsed[1]
 
 
 def set_day(session: Session, day: date, kind: str, name: str, actor: str) -> None:
     """Correct one day: `holiday`, `workday` (调休) or `normal` (back to the weekday rule)."""
     if session.get(CalendarYear, day.year) is None:
-        raise InvalidInput(f"{day.year} is not loaded; load the year first")
+        raise InvalidInput("{year} is not loaded; load the year first", {"year": day.year})
     if kind not in ("holiday", "workday", "normal"):
         raise InvalidInput("kind: holiday, workday or normal")
     if kind == "workday" and day.weekday() < 5:
-        raise InvalidInput(f"{day} is a weekday; a make-up workday (调休) is a Saturday or Sunday")
+        raise InvalidInput("{day} is a weekday; a make-up workday (调休) is a Saturday or Sunday", {"day": day})
     row = session.get(CalendarDay, day)
     if kind == "normal":
         if row is not None:
@@ -159,20 +160,24 @@ def set_office_hours(session: Session, name: str, periods: list[tuple[str, str]]
                                valid_to=valid_to)
         _office_hours(rule)
     except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"office hours: {exc}") from None
+        raise InvalidInput("office hours: {exc}", {"exc": exc}) from None
     if (valid_from is None) != (valid_to is None):
         raise InvalidInput("office hours: give both valid_from and valid_to, or neither for the default")
     if valid_from is not None and valid_to < valid_from:
-        raise InvalidInput(f"office hours {name!r}: {valid_to} is before {valid_from}")
+        raise InvalidInput("office hours '{name}': {valid_to} is before {valid_from}",
+                           {"name": name, "valid_to": valid_to, "valid_from": valid_from})
     # rules are addressed by name; two rules may not claim the same day (one would silently lose)
     for other in session.scalars(select(OfficeHoursRule).where(OfficeHoursRule.name != name)):
         if valid_from is None and other.valid_from is None:
-            raise InvalidInput(f"office hours: {other.name!r} is already the rule for every day without a season; "
-                               f"change {other.name!r} instead, or give {name!r} dates")
+            raise InvalidInput("office hours: '{name}' is already the rule for every day without a season; "
+                               "change '{name}' instead, or give '{name2}' dates",
+                               {"name": other.name, "name2": name})
         if valid_from is not None and other.valid_from is not None and \
                 valid_from <= other.valid_to and other.valid_from <= valid_to:
-            raise InvalidInput(f"office hours {name!r} ({valid_from}–{valid_to}) overlaps {other.name!r} "
-                               f"({other.valid_from}–{other.valid_to})")
+            raise InvalidInput("office hours '{name}' ({valid_from}–{valid_to}) overlaps '{name2}' "
+                               "({valid_from2}–{valid_to2})",
+                               {"name": name, "valid_from": valid_from, "valid_to": valid_to, "name2": other.name,
+                                "valid_from2": other.valid_from, "valid_to2": other.valid_to})
     existing = session.scalar(select(OfficeHoursRule).where(OfficeHoursRule.name == name))
     if existing is not None:
         existing.periods, existing.valid_from, existing.valid_to = rule.periods, valid_from, valid_to
@@ -185,7 +190,7 @@ def set_office_hours(session: Session, name: str, periods: list[tuple[str, str]]
 
 def year_days(session: Session, year: int) -> list[CalendarDay]:
     if session.get(CalendarYear, year) is None:
-        raise NotFound(f"{year} is not loaded")
+        raise NotFound("{year} is not loaded", {"year": year})
     return list(session.scalars(select(CalendarDay).where(
         CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)).order_by(CalendarDay.day)))
 

@@ -27,7 +27,7 @@ from . import engine, sla, tallies
 from .applicants import check_applicant
 from .calendar_store import calendar_version, remember_calendar_version
 from .catalogue import catalogue
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, Problems
 from .forms import required_text, validate
 from .models import AuditEvent, Case, CaseSequence, Pause, SlaClock, WorkItem
 from .processes import ProcessDefinition, Step, cached_version, definition_for, latest_version
@@ -83,7 +83,8 @@ def _budget(fixed: str | None, expression: str | None, data: dict[str, Any], wha
         value = evaluate(expression, data)
         return parse_duration(value).iso()
     except Exception as exc:  # a data-dependent budget the data cannot decide
-        raise InvalidInput(f"{what}: the time limit cannot be worked out from the case data ({exc})") from None
+        raise InvalidInput("{what}: the time limit cannot be worked out from the case data ({exc})",
+                           {"what": what, "exc": exc}) from None
 
 
 def _budget_of(step: Step, task) -> str | None:
@@ -144,17 +145,23 @@ def prepare_start(session: Session, process_key: Any, applicant: Any, data: Any,
         raise Forbidden("only a window clerk or an admin starts a case")
     if not isinstance(process_key, str) or not process_key:
         raise InvalidInput("process: required")
-    person = check_applicant(applicant)
+    problems = Problems()  # the applicant's and the data's problems are reported together
+    with problems.collecting():
+        person = check_applicant(applicant)
     version = latest_version(session, process_key)
     definition = definition_for(version)
     internal = catalogue().matter_for_process(process_key)
     if internal is not None and internal.internal and actor is not SYSTEM:
-        raise Forbidden(f"{process_key} is started by the system itself (e.g. after a bad rating), not by hand")
-    clean = validate(list(definition.start_fields), data, "data")
+        raise Forbidden("{process_key} is started by the system itself (e.g. after a bad rating), not by hand",
+                        {"process_key": process_key})
+    with problems.collecting():
+        clean = validate(list(definition.start_fields), data, "data")
+    problems.check()
     if matter_code:
         matter = catalogue().matters.get(matter_code)
         if matter is None or matter.process != process_key:
-            raise InvalidInput(f"matter: {matter_code} is not a matter of process {process_key!r}")
+            raise InvalidInput("matter: {matter_code} is not a matter of process '{process_key}'",
+                               {"matter_code": matter_code, "process_key": process_key})
         code = matter.code
     else:
         matter = catalogue().matter_for_process(process_key)
@@ -316,7 +323,7 @@ def _item_for_update(session: Session, item_id: int) -> tuple[WorkItem, Case]:
     row = session.execute(select(Case, WorkItem).join(WorkItem, WorkItem.case_id == Case.id)
                           .where(WorkItem.id == item_id).with_for_update(of=Case)).first()
     if row is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     case, item = row
     if session.get_bind().dialect.name == "postgresql":
         # the item was read with the statement's snapshot; after waiting for the lock, read it again
@@ -328,8 +335,8 @@ def _may_work(actor: Actor, item: WorkItem) -> None:
     if actor.role == "admin" or (actor.role == item.role == "supervisor"):
         return
     if actor.role != item.role or item.department not in actor.departments:
-        raise Forbidden(f"work item {item.id} ({item.name}) belongs to the {item.department} department's "
-                        f"{item.role}s")
+        raise Forbidden("work item {id} ({name}) belongs to the {department} department's {role}s",
+                        {"id": item.id, "name": item.name, "department": item.department, "role": item.role})
 
 
 def may_hold(actor: Actor, item: WorkItem) -> None:
@@ -339,7 +346,7 @@ def may_hold(actor: Actor, item: WorkItem) -> None:
         return
     _may_work(actor, item)
     if item.state == "claimed" and item.assignee != actor.username:
-        raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
+        raise Forbidden("work item {id} is claimed by {assignee}", {"id": item.id, "assignee": item.assignee})
 
 
 def holds_position(session: Session, actor: Actor, item: WorkItem) -> None:
@@ -352,7 +359,8 @@ def holds_position(session: Session, actor: Actor, item: WorkItem) -> None:
         User.username == actor.username, Membership.department == item.department,
         Membership.position == item.position))
     if held is None:
-        raise Forbidden(f"step {item.name} is worked by a {item.position} of the department")
+        raise Forbidden("step {name} is worked by a {position} of the department",
+                        {"name": item.name, "position": item.position})
 
 
 def claim(session: Session, item_id: int, actor: Actor) -> WorkItem:
@@ -361,9 +369,10 @@ def claim(session: Session, item_id: int, actor: Actor) -> WorkItem:
     holds_position(session, actor, item)
     if item.state == "claimed" and item.assignee == actor.username:
         return item
+    if item.state == "claimed":
+        raise Conflict("work item {item_id} is claimed by {assignee}", {"item_id": item_id, "assignee": item.assignee})
     if item.state != "open":
-        raise Conflict(f"work item {item_id} is {item.state}"
-                       + (f" by {item.assignee}" if item.state == "claimed" else ""))
+        raise Conflict("work item {item_id} is {state}", {"item_id": item_id, "state": item.state})
     item.state, item.assignee, item.claimed_at = "claimed", actor.username, now()
     _audit(session, case, actor, "work_item.claimed", step=item.step, item=item,
            before={"state": "open", "assignee": None}, after={"state": "claimed", "assignee": actor.username})
@@ -374,9 +383,9 @@ def release(session: Session, item_id: int, actor: Actor) -> WorkItem:
     item, case = _item_for_update(session, item_id)
     _may_work(actor, item)
     if item.state != "claimed":
-        raise Conflict(f"work item {item_id} is {item.state}, not claimed")
+        raise Conflict("work item {item_id} is {state}, not claimed", {"item_id": item_id, "state": item.state})
     if item.assignee != actor.username and actor.role != "admin":
-        raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+        raise Forbidden("work item {item_id} is claimed by {assignee}", {"item_id": item_id, "assignee": item.assignee})
     before = {"state": "claimed", "assignee": item.assignee}
     item.state, item.assignee, item.claimed_at = "open", None, None
     _audit(session, case, actor, "work_item.released", step=item.step, item=item, before=before,
@@ -434,18 +443,18 @@ def _check_may_complete(actor: Actor, item: WorkItem, case: Case, session: Sessi
     still asked) is read once, under the case's lock."""
     _may_work(actor, item)
     if item.state not in OPEN_STATES:
-        raise Conflict(f"work item {item.id} is already {item.state}")
+        raise Conflict("work item {id} is already {state}", {"id": item.id, "state": item.state})
     if item.state == "claimed" and item.assignee != actor.username and actor.role != "admin":
-        raise Forbidden(f"work item {item.id} is claimed by {item.assignee}")
+        raise Forbidden("work item {id} is claimed by {assignee}", {"id": item.id, "assignee": item.assignee})
     if case.status == "paused":
-        raise Conflict(f"case {case.case_no} is paused; resume it before completing a step")
+        raise Conflict("case {case_no} is paused; resume it before completing a step", {"case_no": case.case_no})
     holds_position(session, actor, item)
     if locked:
         from .copies import pending_opinions
         waiting = pending_opinions(session, item.id)
         if waiting:  # 加签: every opinion asked comes first (or the question is withdrawn)
             names = "、".join(c.to_user or c.to_department for c in waiting)
-            raise Conflict(f"step {item.name} waits for the opinions asked of {names}")
+            raise Conflict("step {name} waits for the opinions asked of {names}", {"name": item.name, "names": names})
 
 
 def engine_failure(exc: BaseException) -> tuple[str, str]:
@@ -489,11 +498,11 @@ def run_engine(calendar, action, what: str) -> tuple[Any, bytes]:
     except WorkflowException as exc:
         shown, full = engine_failure(exc)
         log.warning("the process could not go on %s: %s", what, full)
-        refused = Conflict(f"the process could not go on {what}: {shown}")
+        refused = Conflict("the process could not go on {what}: {shown}", {"what": what, "shown": shown})
         refused.internal = full  # for the incident an admin reads, never for the answer
         raise refused from None
     except (ScriptLimitExceeded, engine.UnsavableData) as exc:
-        raise Conflict(f"the process could not go on {what}: {exc}") from None
+        raise Conflict("the process could not go on {what}: {exc}", {"what": what, "exc": exc}) from None
 
 
 _READ_CASE_OF_ITEM = (select(Case, WorkItem).join(WorkItem, WorkItem.case_id == Case.id)
@@ -504,7 +513,7 @@ def prepare_step(session: Session, item_id: int, actor: Actor, data: Any) -> Pre
     """Everything a step computes, read-only: checks, form validation, the engine run, the budgets."""
     row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
     if row is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     case, item = row
     if item.delegated_by and item.assignee == actor.username and item.state == "claimed":
         raise DelegatedStep(item.id)  # 委派: the colleague's submission goes back to the holder
@@ -520,7 +529,7 @@ def task_of(case: Case, item: WorkItem, definition: ProcessDefinition, state: in
     workflow = engine.load(case.state, definition)
     task = workflow.get_task_from_id(UUID(item.task_id))
     if task is None or task.state != state:
-        raise Conflict(f"work item {item.id} is no longer {what} in the process")
+        raise Conflict("work item {id} is no longer {what} in the process", {"id": item.id, "what": what})
     return workflow, task
 
 
@@ -545,7 +554,7 @@ def apply_step(session: Session, prepared: PreparedStep, actor: Actor) -> WorkIt
     # these reads see every change committed before it, and the step needs nothing else from the database.
     row = session.execute(_LOCK_CASE_OF_ITEM, {"item_id": item_id}).first()
     if row is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     case, version_no = row
     if case.revision != prepared.revision:
         raise CaseChanged(case.case_no)
@@ -589,7 +598,7 @@ def prepare_first_step(session: Session, start: PreparedStart, step_id: str, dat
     workflow = engine.load(start.state, definition)
     task = next((t for t in engine.ready_user_tasks(workflow) if t.task_spec.bpmn_id == step_id), None)
     if task is None:
-        raise Conflict(f"the process does not begin with step {step_id}")
+        raise Conflict("the process does not begin with step {step_id}", {"step_id": step_id})
     return _run_step(session, 0, 0, workflow, task, clean, definition, step_id)  # ids known once written
 
 
@@ -603,7 +612,7 @@ def apply_first_step(session: Session, case: Case, step_id: str, prepared: Prepa
     """Write a step prepared by `prepare_first_step`, in the transaction that wrote the case."""
     item = open_item(session, case, step_id)
     if item is None:
-        raise Conflict(f"case {case.case_no} has no open {step_id} step")
+        raise Conflict("case {case_no} has no open {step_id} step", {"case_no": case.case_no, "step_id": step_id})
     session.flush()
     prepared.item_id, prepared.revision = item.id, case.revision
     return apply_step(session, prepared, actor)
@@ -627,7 +636,7 @@ def prepared_write(db, prepare, apply, what: str, attempts: int = 5):
             return db.transaction(lambda session, p=prepared: apply(session, p))
         except CaseChanged:
             continue
-    raise Conflict(f"{what}: the case kept changing while this was saved; try again")
+    raise Conflict("{what}: the case kept changing while this was saved; try again", {"what": what})
 
 
 def complete_step(db, item_id: int, actor: Actor, data: Any, attempts: int = 5, also=None) -> WorkItem:
@@ -757,7 +766,7 @@ PAUSE_KINDS = ("supplement", "special")
 def _case_for_update(session: Session, case_no: str) -> Case:
     case = session.scalars(select(Case).where(Case.case_no == case_no).with_for_update()).first()
     if case is None:
-        raise NotFound(f"no case {case_no}")
+        raise NotFound("no case {case_no}", {"case_no": case_no})
     return case
 
 
@@ -774,12 +783,13 @@ def _may_pause(session: Session, actor: Actor, case: Case) -> None:
 def pause(session: Session, case_no: str, kind: Any, reason: Any, actor: Actor) -> Pause:
     """挂起: 补正 (waiting for the applicant's materials) or 特别程序; every clock of the case stops."""
     if kind not in PAUSE_KINDS:
-        raise InvalidInput(f"kind: one of {', '.join(PAUSE_KINDS)}")
+        raise InvalidInput("kind: one of {pause_kinds}", {"pause_kinds": ', '.join(PAUSE_KINDS)})
     reason = required_text(reason)
     case = _case_for_update(session, case_no)
     _may_pause(session, actor, case)
     if case.status not in ("received", "in_progress"):
-        raise Conflict(f"case {case_no} is {case.status}; only a running case is paused")
+        raise Conflict("case {case_no} is {status}; only a running case is paused",
+                       {"case_no": case_no, "status": case.status})
     at = now()
     record = Pause(case_id=case.id, kind=kind, reason=reason, started_at=at, started_by=actor.username)
     session.add(record)
@@ -797,7 +807,7 @@ def resume(session: Session, case_no: str, actor: Actor) -> Pause:
     _may_pause(session, actor, case)
     record = session.scalar(select(Pause).where(Pause.case_id == case.id, Pause.ended_at.is_(None)))
     if record is None or case.status != "paused":
-        raise Conflict(f"case {case_no} is not paused")
+        raise Conflict("case {case_no} is not paused", {"case_no": case_no})
     at = now()
     record.ended_at, record.ended_by = at, actor.username
     try:
@@ -827,7 +837,7 @@ def _open_steps(session: Session, case: Case) -> list[str]:
 def get_case(session: Session, case_no: str) -> Case:
     case = session.scalar(select(Case).where(Case.case_no == case_no))
     if case is None:
-        raise NotFound(f"no case {case_no}")
+        raise NotFound("no case {case_no}", {"case_no": case_no})
     return case
 
 
@@ -900,7 +910,7 @@ def list_work_items(session: Session, query: WorkItemQuery, actor: Actor) -> tup
 def get_work_item(session: Session, item_id: int, actor: Actor) -> WorkItem:
     item = session.get(WorkItem, item_id)
     if item is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     if not actor.sees_everything and item.department not in actor.departments:
-        raise Forbidden(f"work item {item_id} belongs to another department")
+        raise Forbidden("work item {item_id} belongs to another department", {"item_id": item_id})
     return item

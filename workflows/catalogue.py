@@ -49,6 +49,7 @@ class Matter:
 class Catalogue:
     departments: dict[str, Department]
     matters: dict[str, Matter]
+    english: dict[str, str] = field(default_factory=dict)  # Chinese text of BPMN and catalogue → English
 
     def department_for_lane(self, lane: str | None) -> Department | None:
         for dept in self.departments.values():
@@ -78,7 +79,10 @@ def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
             internal=bool(m.get("internal", False)),
             extra={k: v for k, v in m.items() if k not in known},
         )
-    return Catalogue(departments, matters)
+    english = {str(k): str(v) for k, v in (raw.get("english") or {}).items()}
+    for named in (*departments.values(), *matters.values()):  # a name shown alone reads in English too
+        english.setdefault(named.name, named.name_en)
+    return Catalogue(departments, matters, english)
 
 
 @lru_cache(maxsize=1)

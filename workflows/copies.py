@@ -25,7 +25,8 @@ MAX_TARGETS = 20
 
 def _targets(session: Session, to: Any) -> list[tuple[str | None, str | None]]:
     if not isinstance(to, list) or not to or len(to) > MAX_TARGETS or not all(isinstance(t, str) for t in to):
-        raise InvalidInput(f"to: 1 to {MAX_TARGETS} usernames or department codes", fields={"to": "invalid"})
+        raise InvalidInput("to: 1 to {max_targets} usernames or department codes",
+                           {"max_targets": MAX_TARGETS}, fields={"to": "invalid"})
     found = []
     for target in dict.fromkeys(t.strip() for t in to):
         if target in catalogue().departments:
@@ -33,7 +34,8 @@ def _targets(session: Session, to: Any) -> list[tuple[str | None, str | None]]:
             continue
         user = session.scalar(select(User).where(User.username == target))
         if user is None or not user.active:
-            raise InvalidInput(f"to: {target!r} is neither an active user nor a department", fields={"to": target})
+            raise InvalidInput("to: '{target}' is neither an active user nor a department",
+                               {"target": target}, fields={"to": target})
         found.append((user.username, None))
     return found
 
@@ -65,10 +67,10 @@ def copy_item(session: Session, item_id: int, actor: Actor, to: Any) -> list[Cas
     """The holder of an open item copies the case ad hoc."""
     item = session.get(WorkItem, item_id)
     if item is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     may_hold(actor, item)
     if item.state not in OPEN_STATES:
-        raise Conflict(f"work item {item_id} is {item.state}")
+        raise Conflict("work item {item_id} is {state}", {"item_id": item_id, "state": item.state})
     case = session.get(Case, item.case_id)
     made = copy(session, case, _targets(session, to), actor.username, item.step)
     _audit(session, case, actor, "case.copied", step=item.step, item=item,
@@ -119,13 +121,14 @@ def consult(session: Session, item_id: int, actor: Actor, to: Any, question: Any
         raise InvalidInput("question: what is asked, at most 1,000 characters", fields={"question": "required"})
     item = session.get(WorkItem, item_id, with_for_update=True)
     if item is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     if actor.role != "admin":
         _may_work(actor, item)
         if item.state == "claimed" and item.assignee != actor.username:
-            raise Forbidden(f"work item {item_id} is claimed by {item.assignee}")
+            raise Forbidden("work item {item_id} is claimed by {assignee}",
+                            {"item_id": item_id, "assignee": item.assignee})
     if item.state not in OPEN_STATES:
-        raise Conflict(f"work item {item_id} is {item.state}")
+        raise Conflict("work item {item_id} is {state}", {"item_id": item_id, "state": item.state})
     case = session.get(Case, item.case_id)
     targets = _targets(session, to)
     at = now()
@@ -155,12 +158,13 @@ def answer(session: Session, consultation_id: int, actor: Actor, text: Any):
         raise InvalidInput("answer: at most 2,000 characters", fields={"answer": "required"})
     row = session.get(Consultation, consultation_id, with_for_update=True)
     if row is None:
-        raise NotFound(f"no consultation {consultation_id}")
+        raise NotFound("no consultation {consultation_id}", {"consultation_id": consultation_id})
     if actor.role != "admin" and actor.username != row.to_user and \
             (row.to_department is None or row.to_department not in actor.departments):
-        raise Forbidden(f"consultation {consultation_id} asks someone else")
+        raise Forbidden("consultation {consultation_id} asks someone else", {"consultation_id": consultation_id})
     if row.state != "open":
-        raise Conflict(f"consultation {consultation_id} is {row.state}")
+        raise Conflict("consultation {consultation_id} is {state}",
+                       {"consultation_id": consultation_id, "state": row.state})
     row.state, row.answer, row.answered_by, row.answered_at = "answered", text.strip(), actor.username, now()
     case = session.get(Case, row.case_id)
     sla.record_alerts(session, [dict(
@@ -176,11 +180,12 @@ def withdraw_question(session: Session, consultation_id: int, actor: Actor):
 
     row = session.get(Consultation, consultation_id, with_for_update=True)
     if row is None:
-        raise NotFound(f"no consultation {consultation_id}")
+        raise NotFound("no consultation {consultation_id}", {"consultation_id": consultation_id})
     if actor.username != row.asked_by and actor.role != "admin":
         raise Forbidden("whoever asked withdraws the question")
     if row.state != "open":
-        raise Conflict(f"consultation {consultation_id} is {row.state}")
+        raise Conflict("consultation {consultation_id} is {state}",
+                       {"consultation_id": consultation_id, "state": row.state})
     row.state = "withdrawn"
     _audit(session, session.get(Case, row.case_id), actor, "consultation.withdrawn",
            after={"consultation": row.id})

@@ -35,7 +35,7 @@ def max_days(case: Case) -> int:
 def _case(session: Session, case_no: str) -> Case:
     case = session.scalars(select(Case).where(Case.case_no == case_no).with_for_update()).first()
     if case is None:
-        raise NotFound(f"no case {case_no}")
+        raise NotFound("no case {case_no}", {"case_no": case_no})
     return case
 
 
@@ -60,20 +60,23 @@ def request(session: Session, case_no: str, actor: Actor, working_days: Any, rea
     elif actor.role not in ("clerk", "admin"):
         raise Forbidden("the department working the case or the window asks for an extension")
     if case.status not in ("in_progress", "paused"):
-        raise Conflict(f"case {case_no} is {case.status}; only an accepted, running case is extended")
+        raise Conflict("case {case_no} is {status}; only an accepted, running case is extended",
+                       {"case_no": case_no, "status": case.status})
     clock = _case_clock(session, case)
     if clock is None:
-        raise Conflict(f"case {case_no} has no running time limit to extend")
+        raise Conflict("case {case_no} has no running time limit to extend", {"case_no": case_no})
     if clock.breached_at is not None:
-        raise Conflict(f"the time limit of case {case_no} has passed; an extension is decided before it does")
+        raise Conflict("the time limit of case {case_no} has passed; an extension is decided before it does",
+                       {"case_no": case_no})
     if session.scalar(select(Extension.id).where(Extension.case_id == case.id, Extension.state == "requested")):
-        raise Conflict(f"case {case_no} has an extension waiting for a decision already")
+        raise Conflict("case {case_no} has an extension waiting for a decision already", {"case_no": case_no})
     granted = session.scalar(select(func.coalesce(func.sum(Extension.working_days), 0)).where(
         Extension.case_id == case.id, Extension.state == "approved")) or 0
     cap = max_days(case)
     if granted + working_days > cap:
-        raise InvalidInput(f"working_days: this matter allows {cap} working days of extension in all "
-                           f"({granted} granted already)", fields={"working_days": "over the cap"})
+        raise InvalidInput("working_days: this matter allows {cap} working days of extension in all "
+                           "({granted} granted already)",
+                           {"cap": cap, "granted": granted}, fields={"working_days": "over the cap"})
     extension = Extension(case_id=case.id, case_no=case.case_no, working_days=working_days,
                           reason=reason, move_steps=bool(move_steps), state="requested",
                           requested_by=actor.username, requested_at=now())
@@ -97,9 +100,10 @@ def decide(session: Session, extension_id: int, actor: Actor, approve: bool, not
         raise InvalidInput("note: at most 500 characters", fields={"note": "too long"})
     extension = session.get(Extension, extension_id, with_for_update=True)
     if extension is None:
-        raise NotFound(f"no extension {extension_id}")
+        raise NotFound("no extension {extension_id}", {"extension_id": extension_id})
     if extension.state != "requested":
-        raise Conflict(f"extension {extension_id} was {extension.state} already")
+        raise Conflict("extension {extension_id} was {state} already",
+                       {"extension_id": extension_id, "state": extension.state})
     case = _case(session, extension.case_no)
     at = now()
     extension.decided_by, extension.decided_at, extension.decision_note = actor.username, at, (note or "").strip()
@@ -110,7 +114,7 @@ def decide(session: Session, extension_id: int, actor: Actor, approve: bool, not
         return extension
     clock = _case_clock(session, case)
     if clock is None or clock.breached_at is not None:
-        raise Conflict(f"case {case.case_no} has no running time limit left to extend")
+        raise Conflict("case {case_no} has no running time limit left to extend", {"case_no": case.case_no})
     cal = sla.working_calendar(session)
     moved = [clock]
     if extension.move_steps:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from .errors import InvalidInput
+from .errors import InvalidInput, Msg, Problems, problem
 
 TYPES = ("string", "text", "integer", "number", "boolean", "date", "choice")
 MAX_LENGTH = {"string": 500, "text": 10_000}
@@ -64,43 +64,44 @@ def fields_from_properties(properties: dict[str, str]) -> list[Field]:
 def _coerce(f: Field, value: Any) -> Any:
     if f.type in ("string", "text"):
         if not isinstance(value, str):
-            raise ValueError("must be a string")
+            raise ValueError(Msg("must be a string"))
         if len(value) > MAX_LENGTH[f.type]:
-            raise ValueError(f"must be at most {MAX_LENGTH[f.type]} characters")
+            raise ValueError(Msg("must be at most {limit} characters", {"limit": MAX_LENGTH[f.type]}))
         if f.required and not value.strip():
-            raise ValueError("must not be blank")
+            raise ValueError(Msg("must not be blank"))
         return value
     if f.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
+            raise ValueError(Msg("must be an integer"))
         return value
     if f.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("must be a number")
+            raise ValueError(Msg("must be a number"))
         return value
     if f.type == "boolean":
         if not isinstance(value, bool):
-            raise ValueError("must be true or false")
+            raise ValueError(Msg("must be true or false"))
         if f.required and not value:  # a required tick box is a confirmation: it must be ticked
-            raise ValueError("must be ticked")
+            raise ValueError(Msg("must be ticked"))
         return value
     if f.type == "date":
         if not isinstance(value, str):
-            raise ValueError("must be a date YYYY-MM-DD")
+            raise ValueError(Msg("must be a date YYYY-MM-DD"))
         try:
             date.fromisoformat(value)
         except ValueError:
-            raise ValueError("must be a date YYYY-MM-DD") from None
+            raise ValueError(Msg("must be a date YYYY-MM-DD")) from None
         return value
     if value not in f.options:
-        raise ValueError(f"must be one of {', '.join(f.options)}")
+        raise ValueError(Msg("must be one of {options}", {"options": ", ".join(f.options)}))
     return value
 
 
 def required_text(value: Any, name: str = "reason", limit: int = 500) -> str:
     """A free-text field an action cannot go without (a reason, a message): stripped, or InvalidInput."""
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise InvalidInput(f"{name}: required, at most {limit} characters", fields={name: "required"})
+        raise InvalidInput("{name}: required, at most {limit} characters",
+                           {"name": name, "limit": limit}, fields={name: "required"})
     return value.strip()
 
 
@@ -109,23 +110,22 @@ def validate(fields: list[Field], data: Any, what: str) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InvalidInput(f"{what}: data must be an object")
+        raise InvalidInput("{what}: data must be an object", {"what": what})
     known = {f.name: f for f in fields}
-    problems: dict[str, str] = {}
+    problems = Problems()
     for key in data:
         if key not in known:
-            problems[key] = "unknown field"
+            problems.add(problem(str(key), "unknown field"))
     clean: dict[str, Any] = {}
     for f in fields:
         if f.name not in data or data[f.name] is None:
             if f.required:
-                problems[f.name] = "required"
+                problems.add(problem(f.name, "required"))
             continue
         try:
             clean[f.name] = _coerce(f, data[f.name])
         except ValueError as exc:
-            problems[f.name] = str(exc)
-    if problems:
-        listed = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
-        raise InvalidInput(f"{what}: {listed}", fields=problems)
+            reason = exc.args[0] if exc.args else "invalid"
+            problems.add(problem(f.name, getattr(reason, "template", str(reason)), getattr(reason, "params", None)))
+    problems.check()
     return clean

@@ -68,9 +68,9 @@ def retry(session: Session, incident_id: int, actor: str) -> Incident:
     """The admin fixed the cause: the job tries the case again on its next run."""
     incident = session.get(Incident, incident_id, with_for_update=True)
     if incident is None:
-        raise NotFound(f"no incident {incident_id}")
+        raise NotFound("no incident {incident_id}", {"incident_id": incident_id})
     if incident.state != "open":
-        raise Conflict(f"incident {incident_id} is {incident.state}")
+        raise Conflict("incident {incident_id} is {state}", {"incident_id": incident_id, "state": incident.state})
     at = now()
     incident.next_attempt_at = at
     session.add(AuditEvent(case_id=incident.case_id, at=at, actor=actor, action="incident.retry",

@@ -94,7 +94,7 @@ def targets(session: Session, item_id: int, actor: Actor) -> list[Target]:
     """Where this item may be returned to by this actor, nearest first."""
     row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
     if row is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     case, item = row
     definition = definition_for(version_of(session, case))
     workflow = engine.load(case.state, definition)
@@ -135,19 +135,20 @@ def prepare_return(session: Session, item_id: int, actor: Actor, to: Any, reason
         raise InvalidInput("to: an earlier step, or \"window\"", fields={"to": "invalid"})
     row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
     if row is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     case, item = row
     may_hold(actor, item)
     if item.state not in OPEN_STATES:
-        raise Conflict(f"work item {item_id} is {item.state}; only an open step is returned")
+        raise Conflict("work item {item_id} is {state}; only an open step is returned",
+                       {"item_id": item_id, "state": item.state})
     if case.status == "paused":
-        raise Conflict(f"case {case.case_no} is paused; resume it before returning a step")
+        raise Conflict("case {case_no} is paused; resume it before returning a step", {"case_no": case.case_no})
     definition = definition_for(version_of(session, case))
     workflow, task = task_of(case, item, definition, TaskState.READY, "ready")
     earlier = _earlier_steps(workflow, task, definition)
     allowed = _allowed(session, case, item, actor, definition, earlier)
     if not earlier:
-        raise Conflict(f"step {item.step} has no earlier step to return to")
+        raise Conflict("step {step} has no earlier step to return to", {"step": item.step})
     if to is None:
         target = allowed[0] if allowed else None
     elif to == WINDOW:
@@ -156,7 +157,8 @@ def prepare_return(session: Session, item_id: int, actor: Actor, to: Any, reason
         target = next((t for t in allowed if t.step == to), None)
     if target is None:
         names = "、".join(f"{t.step}（{t.name}）" for t in allowed) or "none"
-        raise InvalidInput(f"to: step {item.step} may be returned to {names}", fields={"to": "not allowed"})
+        raise InvalidInput("to: step {step} may be returned to {names}",
+                           {"step": item.step, "names": names}, fields={"to": "not allowed"})
 
     def reset():
         engine.reset_to(workflow, UUID(target.task_id))
@@ -173,7 +175,7 @@ def apply_return(session: Session, prepared: PreparedReturn, actor: Actor) -> Wo
     row = session.execute(_LOCK_CASE_OF_ITEM.execution_options(populate_existing=True),
                           {"item_id": prepared.item_id}).first()
     if row is None:
-        raise NotFound(f"no work item {prepared.item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": prepared.item_id})
     case, _ = row
     if case.revision != prepared.revision:
         raise CaseChanged(case.case_no)
@@ -194,7 +196,8 @@ def apply_return(session: Session, prepared: PreparedReturn, actor: Actor) -> Wo
                       clocks=clocks, budgets=prepared.budgets, state=prepared.state, returned=prepared.reason)
     reopened = next((i for i in created if i.task_id == target.task_id), None)
     if reopened is None:
-        raise Conflict(f"step {target.step} did not open again")  # the engine disagrees: nothing is written
+        raise Conflict("step {step} did not open again",
+                       {"step": target.step})  # the engine disagrees: nothing is written
     reopened.note = f"被「{item.name}」退回：{prepared.reason}"[:1000]
     # back to whoever did it — or to their stand-in while they are away (代理)
     name, acting = users.assignee_for(session, target.completed_by, to_local(at).date())
@@ -236,14 +239,17 @@ def prepare_withdrawal(session: Session, item_id: int, actor: Actor) -> Prepared
     opened are all still open and unclaimed."""
     row = session.execute(_READ_CASE_OF_ITEM, {"item_id": item_id}).first()
     if row is None:
-        raise NotFound(f"no work item {item_id}")
+        raise NotFound("no work item {item_id}", {"item_id": item_id})
     case, item = row
     if item.state != "completed":
-        raise Conflict(f"work item {item_id} is {item.state}; only a completed step is taken back")
+        raise Conflict("work item {item_id} is {state}; only a completed step is taken back",
+                       {"item_id": item_id, "state": item.state})
     if item.completed_by != actor.username and actor.role != "admin":
-        raise Forbidden(f"only {item.completed_by}, who completed it, takes work item {item_id} back")
+        raise Forbidden("only {completed_by}, who completed it, takes work item {item_id} back",
+                        {"completed_by": item.completed_by, "item_id": item_id})
     if case.status not in ("received", "in_progress"):
-        raise Conflict(f"case {case.case_no} is {case.status}; a step of it cannot be taken back")
+        raise Conflict("case {case_no} is {status}; a step of it cannot be taken back",
+                       {"case_no": case.case_no, "status": case.status})
     after = list(session.scalars(select(WorkItem).where(WorkItem.case_id == case.id,
                                                         WorkItem.created_at >= item.completed_at,
                                                         WorkItem.id != item.id)))
@@ -251,7 +257,8 @@ def prepare_withdrawal(session: Session, item_id: int, actor: Actor) -> Prepared
     if acted:
         first = acted[0]
         who = f" by {first.assignee or first.completed_by}" if (first.assignee or first.completed_by) else ""
-        raise Conflict(f"step {first.name} that followed is already {first.state}{who}; it cannot be taken back")
+        raise Conflict("step {name} that followed is already {state}{who}; it cannot be taken back",
+                       {"name": first.name, "state": first.state, "who": who})
     definition = definition_for(version_of(session, case))
     workflow, task = task_of(case, item, definition, TaskState.COMPLETED, "a completed step")
 
@@ -263,7 +270,8 @@ def prepare_withdrawal(session: Session, item_id: int, actor: Actor) -> Prepared
     ready = engine.ready_user_tasks(workflow)
     still = {str(t.id) for t in ready}
     if any(i.task_id in still for i in after):  # the process went on past a join: not this step's alone
-        raise Conflict(f"what followed step {item.step} does not depend on it alone; ask a supervisor to return it")
+        raise Conflict("what followed step {step} does not depend on it alone; ask a supervisor to return it",
+                       {"step": item.step})
     return PreparedWithdrawal(item_id, case.revision, item.step, [i.id for i in after], workflow, state, ready,
                               budgets_for(workflow, definition, ready))
 
@@ -288,7 +296,7 @@ def apply_withdrawal(session: Session, prepared: PreparedWithdrawal, actor: Acto
                       returned=f"taken back by {actor.username}")
     again = next((i for i in created if i.task_id == item.task_id), None)
     if again is None:
-        raise Conflict(f"step {prepared.step} did not open again")
+        raise Conflict("step {step} did not open again", {"step": prepared.step})
     again.state, again.assignee, again.claimed_at = "claimed", item.completed_by, at
     again.note = f"已撤回，由 {actor.username} 重新办理"
     item.note = f"已被 {actor.username} 撤回"
@@ -322,13 +330,15 @@ def transfer(session: Session, item_id: int, actor: Actor, to: Any, reason: Any)
     item, case = _item_for_update(session, item_id)
     may_hold(actor, item)
     if item.state not in OPEN_STATES:
-        raise Conflict(f"work item {item_id} is {item.state}")
+        raise Conflict("work item {item_id} is {state}", {"item_id": item_id, "state": item.state})
     colleague = users.colleague(session, to, item.role, None if item.role == "supervisor" else item.department)
     if colleague is None:
-        raise InvalidInput(f"to: {to!r} is not an active {item.role} of the {item.department} department",
+        raise InvalidInput("to: '{to}' is not an active {role} of the {department} department",
+                           {"to": to, "role": item.role, "department": item.department},
                            fields={"to": "not a colleague"})
     if colleague.username == item.assignee:
-        raise Conflict(f"work item {item_id} is with {colleague.username} already")
+        raise Conflict("work item {item_id} is with {username} already",
+                       {"item_id": item_id, "username": colleague.username})
     before = {"state": item.state, "assignee": item.assignee}
     at = now()
     name, acting = users.assignee_for(session, colleague.username, to_local(at).date())
@@ -357,7 +367,8 @@ def urge(session: Session, item_id: int, actor: Actor, message: Any) -> WorkItem
         raise InvalidInput("message: at most 500 characters", fields={"message": "too long"})
     item, case = _item_for_update(session, item_id)
     if item.state not in OPEN_STATES:
-        raise Conflict(f"work item {item_id} is {item.state}; only an open step is urged")
+        raise Conflict("work item {item_id} is {state}; only an open step is urged",
+                       {"item_id": item_id, "state": item.state})
     item.urged = (item.urged or 0) + 1
     at = now()
     _notice(session, case, item, f"item:{item.id}:urge:{item.urged}",
@@ -375,10 +386,11 @@ def delegate(session: Session, item_id: int, actor: Actor, to: Any) -> WorkItem:
     comes back to the holder to confirm (complete) or to delegate again."""
     item, case = _item_for_update(session, item_id)
     if item.state != "claimed" or (item.assignee != actor.username and item.delegated_by != actor.username):
-        raise Conflict(f"work item {item_id}: the holder delegates a step they have claimed")
+        raise Conflict("work item {item_id}: the holder delegates a step they have claimed", {"item_id": item_id})
     colleague = users.colleague(session, to, item.role, item.department)
     if colleague is None or colleague.username == actor.username:
-        raise InvalidInput(f"to: {to!r} is not an active colleague of the {item.department} department",
+        raise InvalidInput("to: '{to}' is not an active colleague of the {department} department",
+                           {"to": to, "department": item.department},
                            fields={"to": "not a colleague"})
     holder = item.delegated_by or actor.username
     before = {"assignee": item.assignee, "delegated_by": item.delegated_by}
@@ -397,7 +409,8 @@ def hand_back(session: Session, item_id: int, actor: Actor, data: Any) -> WorkIt
 
     item, case = _item_for_update(session, item_id)
     if item.state != "claimed" or item.assignee != actor.username or not item.delegated_by:
-        raise Conflict(f"work item {item_id} is not delegated to {actor.username}")
+        raise Conflict("work item {item_id} is not delegated to {username}",
+                       {"item_id": item_id, "username": actor.username})
     definition = definition_for(version_of(session, case))
     clean = validate(list(definition.steps[item.step].fields), data, f"step {item.step}")
     holder = item.delegated_by

@@ -77,7 +77,7 @@ def _hardened_parser() -> etree.XMLParser:
 
 def read_xml(content: bytes) -> etree._ElementTree:
     if len(content) > MAX_BPMN_BYTES:
-        raise InvalidProcess(f"the file is larger than {MAX_BPMN_BYTES // 1024} KiB")
+        raise InvalidProcess("the file is larger than {max_bpmn_bytes} KiB", {"max_bpmn_bytes": MAX_BPMN_BYTES // 1024})
     # Refused before parsing: a BPMN file has no use for a DTD, and none is ever read or expanded.
     upper = content.upper()
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
@@ -85,7 +85,7 @@ def read_xml(content: bytes) -> etree._ElementTree:
     try:
         tree = etree.ElementTree(etree.fromstring(content, _hardened_parser()))
     except etree.XMLSyntaxError as exc:
-        raise InvalidProcess(f"not well-formed XML: {exc}", line=exc.lineno) from None
+        raise InvalidProcess("not well-formed XML: {exc}", {"exc": exc}, line=exc.lineno) from None
     docinfo = tree.docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise InvalidProcess("DOCTYPE declarations are not allowed in BPMN files (no DTD, no entities)")
@@ -178,7 +178,7 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
         parser.add_bpmn_xml(tree, filename)
         ids = parser.get_process_ids()
         if len(ids) != 1:
-            raise InvalidProcess(f"a file must hold exactly one executable process, found {len(ids)}")
+            raise InvalidProcess("a file must hold exactly one executable process, found {ids}", {"ids": len(ids)})
         key = ids[0]
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
@@ -188,7 +188,7 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
     except InvalidProcess:
         raise
     except Exception as exc:  # the parser raises assorted errors on odd input
-        raise InvalidProcess(f"cannot read the process: {exc}") from None
+        raise InvalidProcess("cannot read the process: {exc}", {"exc": exc}) from None
 
     steps: dict[str, Step] = {}
     start_fields: tuple[Field, ...] = ()
@@ -257,7 +257,7 @@ def cached_version(session: Session, version_id: int) -> ProcessVersion:
     if found is None:
         found = session.get(ProcessVersion, version_id)
         if found is None:
-            raise NotFound(f"no process version {version_id}")
+            raise NotFound("no process version {version_id}", {"version_id": version_id})
         _ = found.bpmn_xml  # deferred: load it before the row leaves the session
         session.expunge(found)
         with _cache_lock:
@@ -277,7 +277,7 @@ _LATEST = (select(ProcessVersion).where(ProcessVersion.process_key == bindparam(
 def latest_version(session: Session, key: str) -> ProcessVersion:
     version = session.scalars(_LATEST, {"key": key}).first()
     if version is None:
-        raise NotFound(f"no process {key!r} is deployed")
+        raise NotFound("no process '{key}' is deployed", {"key": key})
     return version
 
 

@@ -29,7 +29,7 @@ def _admin(actor: Actor) -> None:
 def _user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"no user {username}")
+        raise NotFound("no user {username}", {"username": username})
     return user
 
 
@@ -71,11 +71,11 @@ def assign(session: Session, actor: Actor, username: str, role: str, department:
     positions held ("科长, 市场监管局/承办人")."""
     _admin(actor)
     if role not in ROLES:
-        raise InvalidInput(f"role: one of {', '.join(ROLES)}")
+        raise InvalidInput("role: one of {roles}", {"roles": ', '.join(ROLES)})
     if department and department not in catalogue().departments:
-        raise InvalidInput(f"department: one of {', '.join(catalogue().departments)}")
+        raise InvalidInput("department: one of {departments}", {"departments": ', '.join(catalogue().departments)})
     if role in ("clerk", "reviewer") and not department:
-        raise InvalidInput(f"department: a {role} needs one")
+        raise InvalidInput("department: a {role} needs one", {"role": role})
     user = _user(session, username)
     before = {"user": username, "role": user.role, "department": user.department,
               "memberships": users.describe_memberships(user)}
@@ -93,7 +93,7 @@ def unlock(session: Session, actor: Actor, username: str) -> User:
     _admin(actor)
     user = _user(session, username)
     if not users.unlock(session, username):
-        raise Conflict(f"{username} is not locked")
+        raise Conflict("{username} is not locked", {"username": username})
     record(session, actor, "user.unlocked", {"user": username, "locked": True}, {"user": username, "locked": False})
     return user
 
@@ -125,15 +125,18 @@ def hand_over(session: Session, actor: Actor, username: str, to: str) -> int:
     if leaving.username == taking.username:
         raise InvalidInput("to: another user")
     if not taking.active or taking.role != leaving.role:
-        raise InvalidInput(f"to: {to} is not an active {leaving.role}", fields={"to": "not a colleague"})
+        raise InvalidInput("to: {to} is not an active {role}",
+                           {"to": to, "role": leaving.role}, fields={"to": "not a colleague"})
     items = list(session.scalars(select(WorkItem).where(WorkItem.assignee == leaving.username,
                                                         WorkItem.state.in_(OPEN_STATES)).with_for_update()))
     # the taker must work in every department the leaving user holds items of (and hold the positions)
     for item in items:
         if not taking.works_in(item.department) or (item.position and (item.department, item.position) not in
                                                     {(m.department, m.position) for m in taking.memberships}):
-            raise InvalidInput(f"to: {to} does not work as {item.position or leaving.role} in the "
-                               f"{item.department} department, where {username} holds item {item.id}",
+            raise InvalidInput("to: {to} does not work as {position} in the {department} department, "
+                               "where {username} holds item {id}",
+                               {"to": to, "position": item.position or leaving.role, "department": item.department,
+                                "username": username, "id": item.id},
                                fields={"to": "not a colleague"})
     at = now()
     for item in items:

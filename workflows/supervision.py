@@ -34,9 +34,10 @@ def open_supervision(session: Session, case_no: str, actor: Actor, item_id: Any,
         raise InvalidInput("reply_within: a working-time limit such as PT4H or P1D", fields={"reply_within": "invalid"})
     case = session.scalars(select(Case).where(Case.case_no == case_no).with_for_update()).first()
     if case is None:
-        raise NotFound(f"no case {case_no}")
+        raise NotFound("no case {case_no}", {"case_no": case_no})
     if case.status not in ("received", "in_progress", "paused"):
-        raise Conflict(f"case {case_no} is {case.status}; a 督办 is for a running case")
+        raise Conflict("case {case_no} is {status}; a 督办 is for a running case",
+                       {"case_no": case_no, "status": case.status})
     item = None
     if item_id is not None:
         item = session.get(WorkItem, item_id) if isinstance(item_id, int) else None
@@ -71,11 +72,12 @@ def reply(session: Session, supervision_id: int, actor: Actor, text: Any) -> Sup
         raise InvalidInput("reply: at most 2,000 characters", fields={"reply": "required"})
     record = session.get(Supervision, supervision_id, with_for_update=True)
     if record is None:
-        raise NotFound(f"no 督办 {supervision_id}")
+        raise NotFound("no 督办 {supervision_id}", {"supervision_id": supervision_id})
     if actor.role != "admin" and record.department not in actor.departments:
-        raise Forbidden(f"督办 {supervision_id} asks the {record.department} department")
+        raise Forbidden("督办 {supervision_id} asks the {department} department",
+                        {"supervision_id": supervision_id, "department": record.department})
     if record.state != "open":
-        raise Conflict(f"督办 {supervision_id} was answered already")
+        raise Conflict("督办 {supervision_id} was answered already", {"supervision_id": supervision_id})
     at = now()
     record.state, record.reply, record.replied_by, record.replied_at = "replied", text.strip(), actor.username, at
     case = session.get(Case, record.case_id)

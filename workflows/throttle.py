@@ -45,7 +45,8 @@ def take(session: Session, key: str, wait_after: Callable[[int], timedelta | Non
         if row.locked:
             raise TooManyAttempts(locked_message)
         seconds = max(1, int((row.locked_until - at).total_seconds()) + 1)
-        raise TooManyAttempts(f"too many failed attempts; try again in {seconds} s", retry_after=seconds)
+        raise TooManyAttempts("too many failed attempts; try again in {seconds} s",
+                              {"seconds": seconds}, retry_after=seconds)
     values: dict = {}
     wait = wait_after(attempt)
     if wait:  # the next attempt waits

@@ -38,18 +38,19 @@ def add_user(session: Session, username: str, role: str, password: str, departme
     if not _USERNAME.match(username or ""):
         raise InvalidInput("username: 2-100 letters, digits, dot, dash or underscore")
     if role not in ROLES:
-        raise InvalidInput(f"role: one of {', '.join(ROLES)}")
+        raise InvalidInput("role: one of {roles}", {"roles": ', '.join(ROLES)})
     check_password_policy(username, password)
     departments = catalogue().departments
     if role in ("clerk", "reviewer"):
         if department is None:
             department = "window" if role == "clerk" else None
         if department not in departments:
-            raise InvalidInput(f"department: a {role} needs one of {', '.join(departments)}")
+            raise InvalidInput("department: a {role} needs one of {departments}",
+                               {"role": role, "departments": ', '.join(departments)})
     elif department is not None and department not in departments:
-        raise InvalidInput(f"department: one of {', '.join(departments)}")
+        raise InvalidInput("department: one of {departments}", {"departments": ', '.join(departments)})
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict("user '{username}' already exists", {"username": username})
     user = User(username=username, role=role, department=department, display_name=display_name or username,
                 password_hash=generate_password_hash(password, method=PASSWORD_METHOD))
     set_memberships(user, [(department, p) for p in positions if department and p and p.strip()])
@@ -83,13 +84,15 @@ def parse_memberships(text: Any, home: str | None) -> list[tuple[str, str | None
         department = _department_code(where) if where.strip() else home
         if department is None:
             names = "、".join(d.name for d in catalogue().departments.values())
-            raise InvalidInput(f"memberships: {where.strip() or entry.strip()!r} is not a department of the "
-                               f"catalogue ({names})", fields={"memberships": "unknown department"})
+            raise InvalidInput("memberships: '{value}' is not a department of the catalogue ({names})",
+                               {"value": where.strip() or entry.strip(), "names": names},
+                               fields={"memberships": "unknown department"})
         position = position.strip()[:40] or None
         if (department, position) not in pairs:
             pairs.append((department, position))
     if len(pairs) > MAX_MEMBERSHIPS:
-        raise InvalidInput(f"memberships: at most {MAX_MEMBERSHIPS}", fields={"memberships": "too many"})
+        raise InvalidInput("memberships: at most {max_memberships}",
+                           {"max_memberships": MAX_MEMBERSHIPS}, fields={"memberships": "too many"})
     return pairs
 
 
@@ -114,7 +117,8 @@ def check_password_policy(username: str, password: str | None) -> None:
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"password: at least {MIN_PASSWORD} characters", fields={"password": "too short"})
+        raise InvalidInput("password: at least {min_password} characters",
+                           {"min_password": MIN_PASSWORD}, fields={"password": "too short"})
     name = (username or "").lower()
     if password.lower() == name or (len(name) >= 3 and name in password.lower()):
         raise InvalidInput("password: must not contain the username", fields={"password": "contains the username"})
@@ -227,7 +231,7 @@ def set_stand_in(session: Session, actor_name: str, actor_role: str, username: s
     it; `to` None clears it). The stand-in must be an active colleague of the same role and department."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"no user {username}")
+        raise NotFound("no user {username}", {"username": username})
     if actor_name != username and actor_role != "admin":
         raise Forbidden("a user sets their own stand-in (or an admin does)")
     if to is None:
@@ -235,7 +239,7 @@ def set_stand_in(session: Session, actor_name: str, actor_role: str, username: s
         return user
     other = colleague(session, to, user.role, user.department)
     if other is None or other.username == username:
-        raise InvalidInput(f"to: {to!r} is not an active {user.role} of the same department",
+        raise InvalidInput("to: '{to}' is not an active {role} of the same department", {"to": to, "role": user.role},
                            fields={"to": "not a colleague"})
     if first is None or last is None or last < first:
         raise InvalidInput("from, until: the first and last day away, until not before from",

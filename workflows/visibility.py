@@ -51,7 +51,7 @@ def visible(stmt, actor: Actor):
 def case_for(session: Session, case_no: str, actor: Actor) -> Case:
     case = get_case(session, case_no)
     if not may_see(session, actor, case):
-        raise NotFound(f"no case {case_no}")
+        raise NotFound("no case {case_no}", {"case_no": case_no})
     return case
 
 

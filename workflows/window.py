@@ -17,7 +17,7 @@ from timers.clock import SHANGHAI, now
 
 from . import cases, engine, sla
 from .catalogue import catalogue
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, Problems, problem
 from .forms import required_text
 from .models import Alert, Case, FormSubmission, Pause, WorkItem
 from .processes import definition_for
@@ -45,40 +45,40 @@ def spend_token(session: Session, token: str | None, actor: cases.Actor, result:
 
 
 def _check_intake(matter_code: str, received: list[str], missing: list[str], action: str, reason: str,
-                  deadline: date | None):
-    """The window's checks of an intake form; the matter and the cleaned reason."""
+                  deadline: date | None, problems: Problems):
+    """The window's checks of an intake form: the matter and the cleaned reason; each problem of the form
+    goes into `problems` (keyed by the form's fields: missing, reason, deadline)."""
     matter = catalogue().matters.get(matter_code)
     if matter is None or matter.internal:
-        raise NotFound(f"no matter {matter_code}")
+        raise NotFound("no matter {matter_code}", {"matter_code": matter_code})
     if action not in ACTIONS:
-        raise InvalidInput(f"action: one of {', '.join(ACTIONS)}")
+        raise InvalidInput("action: one of {actions}", {"actions": ", ".join(ACTIONS)})
     listed = set(matter.materials.get("required", [])) | set(matter.materials.get("optional", []))
     unknown = [m for m in [*received, *missing] if m not in listed]
     if unknown:
-        raise InvalidInput(f"materials: {unknown[0]} is not on the checklist of {matter.code}")
-    both = [m for m in received if m in missing]
-    if both:  # a clerk's slip the notice would carry to the applicant
-        raise InvalidInput(f"materials: {both[0]} is ticked both received and missing; untick one",
-                           fields={"missing": f"{both[0]} 既勾选已收又勾选缺少"})
+        raise InvalidInput("materials: {material} is not on the checklist of {code}",
+                           {"material": unknown[0], "code": matter.code})
     reason = (reason or "").strip()
     key = set(matter.materials.get("key", []))
-    if action == "accept" and set(matter.materials.get("required", [])) - set(received):
-        raise InvalidInput("materials: every required material must be received to accept (or choose 补正/容缺)",
-                           fields={"missing": "required materials not received"})
+    both = [m for m in received if m in missing]
+    if both:  # a clerk's slip the notice would carry to the applicant
+        problems.add(problem("missing", "{material} is ticked both received and missing; untick one",
+                             {"material": "、".join(both)}))
+    elif action == "accept" and set(matter.materials.get("required", [])) - set(received):
+        problems.add(problem("missing", "every required material must be received to accept (or choose 补正/容缺): "
+                                        "{materials}",
+                             {"materials": "、".join(sorted(set(matter.materials["required"]) - set(received)))}))
+    elif action == "supplement" and not missing:
+        problems.add(problem("missing", "tick every missing material at once (一次性告知)"))
+    elif action == "tolerate" and not missing:
+        problems.add(problem("missing", "容缺受理 needs the missing minor materials"))
+    elif action == "tolerate" and key & set(missing):
+        problems.add(problem("missing", "{material} is a key material; 容缺 is only for minor ones",
+                             {"material": "、".join(sorted(key & set(missing)))}))
     if action in ("refuse", "supplement") and not reason:
-        raise InvalidInput("reason: say why", fields={"reason": "required"})
-    if action == "supplement" and not missing:
-        raise InvalidInput("missing: tick every missing material at once (一次性告知)",
-                           fields={"missing": "required"})
-    if action == "tolerate":
-        if not missing:
-            raise InvalidInput("missing: 容缺受理 needs the missing minor materials", fields={"missing": "required"})
-        if key & set(missing):
-            raise InvalidInput(f"missing: {sorted(key & set(missing))[0]} is a key material; 容缺 is only for "
-                               "minor ones", fields={"missing": "key material"})
-        if deadline is None or deadline <= now().astimezone(SHANGHAI).date():
-            raise InvalidInput("deadline: a day after today", fields={"deadline": "required"})
-
+        problems.add(problem("reason", "say why"))
+    if action == "tolerate" and (deadline is None or deadline <= now().astimezone(SHANGHAI).date()):
+        problems.add(problem("deadline", "a day after today"))
     return matter, reason
 
 
@@ -95,8 +95,11 @@ def _prepare_intake(session: Session, matter_code: str, applicant: Any, data: An
                     missing: list[str], action: str, reason: str, actor: cases.Actor, deadline: date | None):
     """Everything an intake computes, read-only: the checks, the start of the process and the 受理 step
     run on it (scripts and limits evaluated here, never under the write lock)."""
-    matter, reason = _check_intake(matter_code, received, missing, action, reason, deadline)
-    start = cases.prepare_start(session, matter.process, applicant, data, actor, matter_code=matter.code)
+    problems = Problems()  # every problem of the form at once: materials, applicant, data, reason, deadline
+    matter, reason = _check_intake(matter_code, received, missing, action, reason, deadline, problems)
+    with problems.collecting():
+        start = cases.prepare_start(session, matter.process, applicant, data, actor, matter_code=matter.code)
+    problems.check()
     decision = _decision(action, reason)
     step = cases.prepare_first_step(session, start, "accept", decision, actor) if decision else None
     return matter, reason, start, step
@@ -148,7 +151,7 @@ def confirm_supplement(session: Session, case_no: str, actor: cases.Actor) -> Ca
     if case.status == "paused":
         cases.resume(session, case_no, actor)
     elif case.supplement_due_at is None:
-        raise Conflict(f"case {case_no} waits for no materials")
+        raise Conflict("case {case_no} waits for no materials", {"case_no": case_no})
     materials["received"] = sorted(set(materials.get("received", [])) | set(materials.get("missing", [])))
     if materials.get("tolerated"):
         materials["tolerated_supplied"] = True  # kept: the statistics count 容缺 cases
@@ -195,9 +198,10 @@ def end_case(session: Session, case_no: str, reason: Any, actor: cases.Actor, ou
         raise Forbidden("an application is withdrawn by the applicant, at the window or on the progress page")
     case = session.scalars(select(Case).where(Case.case_no == case_no).with_for_update()).first()
     if case is None:
-        raise NotFound(f"no case {case_no}")
+        raise NotFound("no case {case_no}", {"case_no": case_no})
     if case.status not in ("received", "in_progress", "paused"):
-        raise Conflict(f"case {case_no} is {case.status}; only a running case is ended")
+        raise Conflict("case {case_no} is {status}; only a running case is ended",
+                       {"case_no": case_no, "status": case.status})
     terminate(session, case, reason, actor, outcome)
     return case
 

@@ -100,8 +100,8 @@ def test_someone_elses_claimed_item(api, client, accepted):
     assert r.status_code == 200 and r.get_json()["assignee"] == "police" and r.get_json()["state"] == "claimed"
     before = snapshot(api, accepted)
     assert_error(api.post(f"/work-items/{item['id']}/complete", "police2", json={"data": {"seal_no": "X"}}),
-                 403, "forbidden", "claimed by police")
-    assert_error(api.post(f"/work-items/{item['id']}/claim", "police2"), 409, "conflict", "claimed by police")
+                 403, "forbidden", "claimed by 公安审批员")  # by name, not login
+    assert_error(api.post(f"/work-items/{item['id']}/claim", "police2"), 409, "conflict", "claimed by 公安审批员")
     assert_error(api.post(f"/work-items/{item['id']}/release", "police2"), 403, "forbidden")
     assert snapshot(api, accepted) == before
     # the owner releases it, then the colleague may take it
@@ -114,7 +114,7 @@ def test_another_departments_step_is_403(api, accepted):
     before = snapshot(api, accepted)
     item = api.open_items(accepted)["seal"]
     assert_error(api.post(f"/work-items/{item['id']}/complete", "tax", json={"data": {"seal_no": "X"}}),
-                 403, "forbidden", "police")
+                 403, "forbidden", "Public Security")
     assert_error(api.post(f"/work-items/{item['id']}/claim", "samr"), 403)
     assert_error(api.get("/work-items?department=police", "tax"), 403)
     assert_error(api.get(f"/work-items/{item['id']}", "tax"), 403)

@@ -102,7 +102,7 @@ def test_company_setup_journey(server, browser, tmp_path):
         elif "如需" not in name:
             row.locator("input[name=received]").check()
     clerk.click("button[value=accept]")  # with a required material missing: refused with the error beside it
-    assert "every required material" in clerk.inner_text(".error")
+    assert "受理须收齐全部必需材料" in clerk.inner_text(".error")
     assert clerk.locator("input[name=applicant_name]").input_value() == "绵阳市示例科技有限公司"  # nothing lost
     clerk.fill("textarea[name=reason]", "请提供租赁合同及产权证明")
     shot(clerk, "intake")

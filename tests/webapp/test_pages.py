@@ -128,7 +128,7 @@ def test_tolerated_intake_ends_the_case_when_the_deadline_passes(app, deployed, 
     clerk = Browser(app, "clerk")
     key_missing = clerk.post_form("/intake/QYKB", **intake_form(action="tolerate", received=REQUIRED[1:],
                                                                   missing=REQUIRED[:1], deadline="2026-03-12"))
-    assert key_missing.status_code == 400 and "key material" in key_missing.get_data(as_text=True)
+    assert key_missing.status_code == 400 and "是核心材料" in key_missing.get_data(as_text=True)
     r = clerk.post_form("/intake/QYKB", **intake_form(action="tolerate", received=REQUIRED,
                                                         missing=["印章刻制委托书"], deadline="2026-03-12"))
     assert r.status_code == 302
@@ -190,7 +190,7 @@ def test_supply_checks_type_and_size_and_keeps_names_off_the_disk(app, deployed,
     page = applicant.get(f"/track/{case_no}").get_data(as_text=True)
     bad = applicant.client.post(f"/track/{case_no}/supply", data={
         **tokens(page), "files": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "evil.pdf")}, follow_redirects=True)
-    assert "PDF, PNG or JPEG" in bad.get_data(as_text=True)
+    assert "只接受 PDF、PNG 或 JPEG 文件" in bad.get_data(as_text=True)
     ok = applicant.client.post(f"/track/{case_no}/supply", data={
         **tokens(page), "files": (io.BytesIO(b"%PDF-1.4 lease"), "../../etc/passwd.pdf")}, follow_redirects=True)
     assert "已提交 1 个文件" in ok.get_data(as_text=True)

@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from tests.conftest import PERSON
+from tests.conftest import COMPANY, PERSON
 from tests.webapp.test_pages import REQUIRED, Browser, accept_case, intake_form
 from tests.webapp.test_seed_processes import accept
 from webapp.cli import DEMO_USERS
@@ -29,8 +29,12 @@ SKIP = ("/logout", "/static/", "/export", ".xlsx", ".csv", ".pdf", "/api/", "/me
         "/attachments/")
 
 
-def _visible_text(page: str) -> str:
+def _visible_text(page: str, lang: str = "zh") -> str:
     page = re.sub(r"(?is)<(script|style|svg)\b.*?</\1>", " ", page)
+    if lang == "en":
+        # messages and notes written once, in Chinese, when the event happened (alerts, 督办, a step's note):
+        # marked as Chinese text for the reader's browser, and stored text like case data
+        page = re.sub(r'(?s)<span lang="zh">.*?</span>', " ", page)
     # what a user reads besides text: placeholders, titles, labels of buttons and fields
     attrs = " ".join(m for m in re.findall(r'(?:placeholder|title|aria-label|alt)="([^"]*)"', page))
     text = re.sub(r"(?s)<[^>]+>", " ", page)
@@ -83,7 +87,7 @@ def _crawl(browser: Browser, starts: list[str], lang: str, case_data: set[str], 
         page = r.get_data(as_text=True)
         # login names are chosen by people, as case data is: the admin's user list shows them, no other page
         logins = {u[0] for u in DEMO_USERS} if path.startswith("/admin/users") else set()
-        bad = _raw_words(_visible_text(page), lang, case_data | logins)
+        bad = _raw_words(_visible_text(page, lang), lang, case_data | logins)
         if bad:
             problems[path] = sorted(set(bad))[:15]
         queue.extend(_links(page, path))
@@ -132,11 +136,13 @@ STAFF_STARTS = ["/", "/worklist", "/cases", "/intake", "/alerts", "/board", "/st
                 "/admin/users", "/admin/calendar", "/admin/incidents", "/search"]
 
 
-# English mode is not complete yet (issue 13, point 3): BPMN step names, field labels, materials and the
-# catalogue's texts have no English forms, so only the Chinese pages are held to this for now.
-@pytest.mark.parametrize("lang", ["zh"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
 def test_no_raw_codes_on_any_page(app, journey, lang):
     case_data = {"913100001234567890", "S-1", "T-1", "A-1"} | set(journey["codes"].values())  # query codes
+    # what people wrote or are called: applicants, the texts typed in the journey, staff names, the hall's
+    # configured name, and the language switch's own label
+    case_data |= {COMPANY["name"], PERSON["name"], "小型商业楼", "章程缺少签字页", "红线图不清", "需现场踏勘",
+                  "申请人死亡", "请加快办理", "政务服务中心", "中文"} | {u[3] for u in DEMO_USERS}
     problems: dict[str, dict[str, list[str]]] = {}
     for who in ("clerk", "samr", "nrp", "housing", "supervisor", "admin"):
         browser = Browser(app, who)

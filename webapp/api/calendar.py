@@ -74,7 +74,8 @@ def load_year(body, year: int):
             try:
                 n = calendar_store.load_official_year(session, year, actor.username)
             except CalendarMissing:
-                raise Conflict(f"chinese-calendar does not know {year} yet; send its holidays and workdays") \
+                raise Conflict("chinese-calendar does not know {year} yet; send its holidays and workdays",
+                               {"year": year}) \
                     from None
         return {"changed": n, "moved_clocks": _moved(session)}
     return database().transaction(work)
@@ -92,7 +93,7 @@ def set_day(body, day: str):
     try:
         when = date.fromisoformat(day)
     except ValueError:
-        raise InvalidInput(f"{day!r} is not a date YYYY-MM-DD") from None
+        raise InvalidInput("'{day}' is not a date YYYY-MM-DD", {"day": day}) from None
 
     def work(session):
         calendar_store.set_day(session, when, body["kind"], body["name"], actor.username)
@@ -130,11 +131,11 @@ def due(args):
     try:
         budget = parse_duration(args["duration"])
     except ValueError as exc:
-        raise InvalidInput(f"duration: {exc}") from None
+        raise InvalidInput("duration: {exc}", {"exc": exc}) from None
     try:
         at = _calendar().due(args["start"], budget)
     except CalendarMissing as exc:
-        raise Conflict(f"calendar missing: {exc}") from None
+        raise Conflict("calendar missing: {exc}", {"exc": exc}) from None
     return {"start": args["start"], "duration": budget.iso(), "due": at}
 
 
@@ -147,6 +148,6 @@ def elapsed(args):
     try:
         minutes = _calendar().elapsed_minutes(args["start"], args["end"])
     except CalendarMissing as exc:
-        raise Conflict(f"calendar missing: {exc}") from None
+        raise Conflict("calendar missing: {exc}", {"exc": exc}) from None
     h, m = divmod(abs(minutes), 60)
     return {"minutes": minutes, "duration": ("-" if minutes < 0 else "") + f"PT{h}H{m}M"}

@@ -51,4 +51,4 @@ def get_process(key: str):
         for version, count in _latest(session):
             if version.process_key == key:
                 return _describe(version, count)
-    raise NotFound(f"no process {key!r} is deployed")
+    raise NotFound("no process '{key}' is deployed", {"key": key})

@@ -42,7 +42,11 @@ class StaffUser:
 
 def _locale() -> str:
     chosen = request.args.get("lang") or request.cookies.get("lang")
-    return chosen if chosen in LANGUAGES else "zh"
+    if chosen in LANGUAGES:
+        return chosen
+    if request.path.startswith("/api/"):  # the API follows Accept-Language; pages are Chinese unless asked
+        return request.accept_languages.best_match(LANGUAGES, default="zh") or "zh"
+    return "zh"
 
 
 def register(app: Flask, csrf: CSRFProtect) -> None:

@@ -13,6 +13,7 @@ from workflows.models import Case
 from workflows.processes import definition_for, latest_version
 
 from ..auth import client_address
+from ..messages import say
 from . import words
 from .helpers import db, page
 
@@ -87,7 +88,7 @@ def progress(case_no: str):
         view = applicant_portal.progress(s, case)
         department_names = {c: d.name for c, d in catalogue().departments.items()}
         granted = [e for e in extensions.of_case(s, case.id) if e.state == "approved"]
-    return page("progress.html", p=view, departments=department_names, scores=applicant_portal.SCORES,
+    return page("progress.html", p=view, departments=department_names, scores=words.RATING,
                 extensions=granted)
 
 
@@ -111,7 +112,7 @@ def supply(case_no: str):
         n = db().transaction(work)
         flash(_("已提交 %(n)d 个文件，窗口核对后恢复计时", n=n), "ok")
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
     return redirect(url_for("public.progress", case_no=case_no))
 
 
@@ -128,7 +129,7 @@ def rate(case_no: str):
         db().transaction(work)
         flash(_("感谢您的评价"), "ok")
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
     return redirect(url_for("public.progress", case_no=case_no))
 
 
@@ -149,5 +150,5 @@ def withdraw(case_no: str):
         db().transaction(work)
         flash(_("申请已撤回，办件已终结"), "ok")
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
     return redirect(url_for("public.progress", case_no=case_no))

@@ -32,6 +32,7 @@ from workflows.models import Alert, Attachment, Case, User, WorkItem
 from workflows.processes import definition_for, latest_version
 
 from ..auth import TOKENS, client_address
+from ..messages import field_errors, say
 from ..security import local_path
 from . import words
 from .helpers import db, page, roles
@@ -133,9 +134,18 @@ def intake(code: str):
                     form.get("reason", ""), current_user.actor, deadline, token)
                 return redirect(url_for("staff.receipt", case_no=case.case_no))
             except DomainError as exc:
-                errors = {str(k): str(v) for k, v in (exc.details.get("fields") or {}).items()}
-                errors.setdefault("_form", exc.message)
+                labels = _intake_labels(fields)
+                errors = field_errors(exc, labels)
+                errors["_form"] = say(exc, labels=labels)
     return page("intake.html", 400 if errors else 200, matter=matter, fields=fields, form=form, errors=errors)
+
+
+def _intake_labels(fields) -> dict[str, str]:
+    """The intake form's fields by the names its page gives them, for messages about them."""
+    return {"applicant.type": _("申请人类型"), "applicant.name": _("名称 / 姓名"),
+            "applicant.id_no": _("统一社会信用代码 / 身份证号"), "applicant.contact": _("联系电话"),
+            "missing": _("材料清单"), "reason": _("理由 / 补正说明"), "deadline": _("容缺材料补齐期限"),
+            **{f.name: f.label or f.name for f in fields}}
 
 
 @bp.route("/cases/<case_no>/notice")
@@ -241,7 +251,7 @@ def _act(work, done_message: str):
     try:
         result = db().transaction(work)
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
         return None
     flash(done_message, "ok")
     return result
@@ -298,8 +308,9 @@ def work_item(item_id: int):
                 flash(_("已办结该环节"), "ok")
                 return redirect(url_for("staff.case_page", case_no=case_no))
             except DomainError as exc:
-                errors = {str(k): str(v) for k, v in (exc.details.get("fields") or {}).items()}
-                errors.setdefault("_form", exc.message)
+                labels = {f.name: f.label or f.name for f in step.fields}
+                errors = field_errors(exc, labels)
+                errors["_form"] = say(exc, labels=labels)
     with db().read() as session:
         item = session.get(WorkItem, item_id)
         case = session.get(Case, item.case_id)
@@ -350,7 +361,7 @@ def return_item(item_id: int):
         reopened = operations.return_to(db(), item_id, actor, request.form.get("to") or None,
                                         request.form.get("reason", ""))
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
         return redirect(url_for("staff.work_item", item_id=item_id))
     flash(_("已退回至「%(step)s」", step=reopened.name), "ok")
     return redirect(url_for("staff.case_page", case_no=reopened.case_no))

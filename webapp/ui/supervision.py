@@ -19,6 +19,7 @@ from workflows.errors import DomainError
 from workflows.models import Case, OfficeHoursRule, ProcessVersion
 
 from ..auth import TOKENS
+from ..messages import say
 from . import words
 from .helpers import db, department_name, page, roles
 
@@ -80,7 +81,7 @@ def acknowledge(alert_id: int):
         db().transaction(lambda s: alerts.acknowledge(s, alert_id, current_user.actor, comment))
         flash(_("已确认提醒"), "ok")
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
     return redirect(url_for("supervision.inbox"))
 
 
@@ -90,9 +91,9 @@ def _period():
         end = date.fromisoformat(request.args["to"]) if request.args.get("to") else today
         start = date.fromisoformat(request.args["from"]) if request.args.get("from") else end - timedelta(days=30)
     except ValueError:
-        abort(400, "dates are YYYY-MM-DD")
+        abort(400, _("日期格式为 YYYY-MM-DD"))
     if start > end or (end - start).days > 366:
-        abort(400, "the period is from ≤ to, at most a year")
+        abort(400, _("起止日期有误：开始不晚于结束，跨度不超过一年"))
     return start, end
 
 
@@ -216,7 +217,7 @@ def admin_processes():
                       if result.created else _("内容未变，未产生新版本"), "ok")
                 return redirect(url_for("supervision.admin_processes"))
             except DomainError as exc:
-                error = exc.message
+                error = say(exc)
     with db().read() as session:
         counts = dict(session.execute(select(Case.process_version_id, func.count()).where(
             Case.status.in_(("received", "in_progress", "paused"))).group_by(Case.process_version_id)).all())
@@ -238,7 +239,7 @@ def admin_incidents():
             db().transaction(lambda s: incidents.retry(s, incident_id, actor.username))
             flash(_("已安排重试，调度器下一轮处理"), "ok")
         except DomainError as exc:
-            flash(exc.message, "error")
+            flash(say(exc), "error")
         return redirect(url_for("supervision.admin_incidents"))
     state = request.args.get("state", "open")
     with db().read() as session:
@@ -355,7 +356,7 @@ def admin_users():
             flash(_("已保存"), "ok")
             return redirect(url_for("supervision.admin_users"))
         except DomainError as exc:
-            error = exc.message
+            error = say(exc)
     with db().read() as session:
         people = staff_admin.all_users(session)
         history = staff_admin.admin_history(session)

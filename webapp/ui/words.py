@@ -82,6 +82,7 @@ FILE_KIND = {"supplement": _l("补正材料"), "intake": _l("收件材料"), "ap
              "staff": _l("工作人员上传")}
 DELIVERY = {"window": _l("窗口领取"), "mail": _l("邮寄送达"), "email": _l("电子送达"), "post": _l("邮寄送达")}
 APPLICANT_TYPE = {"company": _l("企业"), "person": _l("自然人"), "organisation": _l("其他组织")}
+RATING = {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")}
 EXTENSION_STATE = {"requested": _l("待审批"), "approved": _l("已批准"), "refused": _l("不予延期")}
 
 
@@ -136,7 +137,7 @@ def action(event: Any, step_name: str | None = None) -> str:
     if template is None:
         return _("其他操作")
     kind = word(PAUSE_KIND, after.get("kind")) if "kind" in after else ""
-    return str(template) % {"step": step_name or event.step or "", "kind": kind}
+    return str(template) % {"step": text(step_name or event.step or ""), "kind": kind}
 
 
 def _minutes(iso: str) -> int:
@@ -171,10 +172,10 @@ def shown_fields(fields, data: dict) -> list[tuple[str, str]]:
             continue
         value = data[f.name]
         if f.type == "choice":
-            value = dict(f.choices).get(value, value)
+            value = text(dict(f.choices).get(value, value))
         elif f.type == "boolean":
             value = yes_no(value)
-        shown.append((f.label or f.name, value))
+        shown.append((text(f.label) or f.name, value))
     return shown
 
 
@@ -209,13 +210,13 @@ def _value(key: str, value: Any, steps: dict) -> str | None:
     if key == "department":
         from workflows.catalogue import catalogue
         dept = catalogue().departments.get(str(value))
-        return dept.name if dept else str(value)
+        return (dept.name_en if _is_en() else dept.name) if dept else str(value)
     if isinstance(value, bool):
         return yes_no(value)
     if isinstance(value, list):
-        return "、".join(str(steps[v].name if v in steps else v) for v in value if not isinstance(v, dict))
+        return "、".join(str(text(steps[v].name) if v in steps else v) for v in value if not isinstance(v, dict))
     if key == "to" and value in steps:
-        return steps[value].name
+        return text(steps[value].name)
     return str(value)
 
 
@@ -233,7 +234,8 @@ def history(events, steps: dict, people: dict[str, tuple[str, str | None]]) -> l
         before = e.before if isinstance(e.before, dict) else {}
         summary = ""
         if isinstance(after.get("data"), dict) and step is not None:
-            summary = "，".join(f"{label} {value}" for label, value in shown_fields(step.fields, after["data"]))
+            comma = ", " if _is_en() else "，"
+            summary = comma.join(f"{label} {value}" for label, value in shown_fields(step.fields, after["data"]))
         details = []
         reason = _value("reason", after.get("reason"), steps)
         if reason:  # why something was returned, paused, ended: part of the sentence, not folded away
@@ -271,6 +273,26 @@ def person(username: str | None) -> str:
             found = session.scalar(select(User.display_name).where(User.username == username))
         known[username] = found or username
     return known[username]
+
+
+def text(value: Any) -> Any:
+    """A text of a BPMN file or of the catalogue (a step, a field label, a material) in the page's language:
+    its English form from the catalogue's `english` table on English pages; anything else as it is."""
+    if not isinstance(value, str) or not value or not _is_en():
+        return value
+    from workflows.catalogue import catalogue
+
+    return catalogue().english.get(value, value)
+
+
+def finalize(value: Any) -> Any:
+    """Every value a template prints passes here (Jinja's finalize): None prints nothing, and on English
+    pages a BPMN or catalogue text prints in English wherever a template shows it."""
+    if value is None:
+        return ""
+    if type(value) is str and _is_en():  # Markup and case data objects pass as they are
+        return text(value)
+    return value
 
 
 def _is_en() -> bool:
