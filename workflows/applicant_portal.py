@@ -50,32 +50,152 @@ def open_case(session: Session, case_no: str, query_code: str, ip: str) -> Case 
 
 
 @dataclass
+class StepLine:
+    """One step as the applicant sees it: done (when, by which department), being worked, waiting, or skipped."""
+
+    step: str
+    name: str
+    department: str
+    state: str  # done | current | upcoming | skipped
+    at: object = None
+
+
+@dataclass
+class Stage:
+    name: str
+    state: str
+    groups: list[list[StepLine]]
+
+
+@dataclass
 class Progress:
     case: Case
-    done: list
-    current: list
-    upcoming: list[str]
+    route: list  # in the process's order: a list of steps worked side by side, or a Stage of such lists
     expected: object
     notice: str | None
     rating: Rating | None
+    now: str  # what is happening, in a few words (a key of NOW in the web layer) ...
+    now_args: dict
+    missing: list[str]
+    results: list[tuple[str, object]]  # what the case produced: (label, value) from the steps' data
+    delivery: str | None
+    supplied: list  # the files the applicant uploaded while the case waited for them
+
+
+def _ranks(spec, visible: set[str]) -> dict[str, int]:
+    """Each task of a BPMN spec by the number of visible steps on the longest forward path from the start to
+    it: steps worked in parallel share a rank, and a step after a join comes after all its branches; gateways
+    and events count nothing. Loops (returns) are cut."""
+    order: list = []
+    state: dict[str, int] = {}
+    stack = [(spec.start, iter(spec.start.outputs))]
+    state[spec.start.name] = 1
+    while stack:  # depth-first, iteratively: a large diagram does not exhaust the recursion limit
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            state[node.name] = 2
+            order.append(node)
+        elif child.name not in state:
+            state[child.name] = 1
+            stack.append((child, iter(child.outputs)))
+    order.reverse()
+    position = {node.name: i for i, node in enumerate(order)}
+    rank = {node.name: 0 for node in order}
+    for node in order:
+        for child in node.outputs:
+            if position.get(child.name, -1) > position[node.name]:
+                rank[child.name] = max(rank[child.name], rank[node.name] + (child.name in visible))
+    return rank
+
+
+def _groups(spec, steps: dict, lines: dict[str, StepLine]) -> list[list[StepLine]]:
+    ranks = _ranks(spec, set(lines))
+    by_rank: dict[int, list[StepLine]] = {}
+    for name, rank in ranks.items():
+        if name in lines:
+            by_rank.setdefault(rank, []).append(lines[name])
+    drawn = {key: i for i, key in enumerate(steps)}  # side by side in the order the file lists them
+    return [sorted(by_rank[r], key=lambda line: drawn.get(line.step, 0)) for r in sorted(by_rank)]
+
+
+def route(definition, lines: dict[str, StepLine]) -> list:
+    """The process's steps in order for the applicant: parallel ones together, a stage's steps under it."""
+    out: list = []
+    for group in _groups(definition.spec, definition.steps, lines | {
+            k: StepLine(k, s.name, s.department, "stage") for k, s in definition.steps.items() if s.kind == "stage"}):
+        for line in group:
+            if line.state == "stage":
+                inner = _groups(definition.subprocess_specs[line.step], definition.steps, lines)
+                states = {i.state for g in inner for i in g}
+                state = ("done" if states <= {"done", "skipped"} and "done" in states else
+                         "current" if "current" in states or ("done" in states and "upcoming" in states)
+                         else "upcoming")
+                out.append(Stage(line.name, state, inner))
+        plain = [line for line in group if line.state != "stage"]
+        if plain:
+            out.append(plain)
+    return out
 
 
 def progress(session: Session, case: Case) -> Progress:
+    from .processes import definition_for
+
     view = cases.case_view(session, case)
     case_clock = next((c for c in view["clocks"] if c.clock.scope == "case"), None)
     pause = session.scalar(select(Pause).where(Pause.case_id == case.id, Pause.ended_at.is_(None)))
     notice = pause.reason if pause is not None and pause.kind == "supplement" else None
+    missing = list((case.materials or {}).get("missing", [])) if notice else []
     if case.supplement_due_at and not notice:
-        notice = "容缺受理：请于期限前补齐 " + "、".join((case.materials or {}).get("tolerated", []))
-    from .processes import definition_for
-
+        missing = list((case.materials or {}).get("tolerated", []))
     definition = definition_for(case.process_version)
-    seen = {i.step for i in view["done_items"]} | {i.step for i in view["open_items"]}
-    upcoming = [s.name for s in definition.steps.values() if s.kind == "task" and s.bpmn_id not in seen
-                and s.role != "supervisor" and case.status not in ("completed", "refused", "terminated")]
+    ended = case.status in ("completed", "refused", "terminated")
+    lines: dict[str, StepLine] = {}
+    for key, step in definition.steps.items():
+        if step.kind != "task" or step.role == "supervisor":
+            continue
+        lines[key] = StepLine(key, step.name, step.department, "skipped" if ended else "upcoming")
+    for item in view["done_items"]:  # the latest completion counts (a returned step is done again)
+        if item.step in lines:
+            lines[item.step].state, lines[item.step].at = "done", item.completed_at
+    for item in view["open_items"]:
+        if item.step in lines:
+            lines[item.step].state, lines[item.step].at = "current", None
+    ordered = route(definition, lines)
+    now_key, now_args = _now(case, pause, missing, ordered)
+    results = []
+    delivery = None
+    if case.status == "completed":
+        for item in view["done_items"]:
+            step = definition.steps.get(item.step)
+            if step is None or step.department == "window":
+                if (item.data or {}).get("delivery_method"):
+                    delivery = item.data["delivery_method"]
+                continue
+            results += [(f.label or f.name, (item.data or {})[f.name]) for f in step.fields
+                        if f.type in ("string",) and (item.data or {}).get(f.name)]
+    supplied = [] if ended else attachments.of_case(session, case.id, kind="supplement")
     rating = session.scalar(select(Rating).where(Rating.case_id == case.id))
-    return Progress(case, view["done_items"], view["open_items"], upcoming,
-                    case_clock.clock.due_at if case_clock else None, notice, rating)
+    return Progress(case, ordered, case_clock.clock.due_at if case_clock else None, notice, rating, now_key,
+                    now_args, missing, results, delivery, supplied)
+
+
+def _now(case: Case, pause, missing: list[str], ordered: list) -> tuple[str, dict]:
+    """What is happening, as a key and its values: the page turns it into a sentence."""
+    if case.status in ("completed", "refused", "terminated"):
+        return case.outcome or case.status, {}
+    if pause is not None:
+        return ("supplement" if pause.kind == "supplement" else "paused"), {"missing": missing}
+    if case.supplement_due_at:
+        return "tolerated", {"missing": missing, "due": case.supplement_due_at}
+    flat = [g for entry in ordered for g in (entry.groups if isinstance(entry, Stage) else [entry])]
+    group = next((g for g in flat if any(line.state == "current" for line in g)), None)
+    if group is None:
+        return "working", {}
+    if len(group) > 1:
+        return "parallel", {"done": sum(line.state == "done" for line in group), "all": len(group)}
+    return "step", {"step": group[0].name, "department": group[0].department}
 
 
 def supply(session: Session, case: Case, files: list[tuple[str, BinaryIO]]) -> int:

@@ -73,3 +73,11 @@ def save(session: Session, case: Case, kind: str, filename: str, stream: BinaryI
 
 def path_of(row: Attachment) -> Path:
     return upload_dir() / row.stored_name
+
+
+def of_case(session: Session, case_id: int, kind: str | None = None) -> list[Attachment]:
+    """A case's files, oldest first (of one kind: the applicant's supplements, a step's attachments)."""
+    query = select(Attachment).where(Attachment.case_id == case_id)
+    if kind is not None:
+        query = query.where(Attachment.kind == kind)
+    return list(session.scalars(query.order_by(Attachment.at, Attachment.id)))

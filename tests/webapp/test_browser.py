@@ -335,3 +335,52 @@ def test_a_case_returned_to_the_window_for_a_supplement_finishes(server, browser
         assert at >= 0, (action, history[:2000])
         at += len(action)
     assert "经营范围表述不规范" in history
+
+
+# Each role's main pages, as a phone shows them: nothing wider than the screen (a wide table scrolls in its
+# own box), at 360 px (the narrowest common phone) and at 390 px, where the README's phone pictures come from.
+PHONE_PAGES = {
+    None: [("home", "/"), ("guide", "/guide/QYKB"), ("progress", "/track/{done}")],
+    "clerk": [("worklist-clerk", "/worklist"), ("intake", "/intake/QYKB"), ("case", "/cases/{open}"),
+              ("notice", "/cases/{done}/notice")],
+    "samr": [("worklist", "/worklist"), ("work-item", "/items/{item}")],
+    "supervisor": [("board", "/board"), ("alerts", "/alerts"), ("stats", "/stats")],
+    "admin": [("admin-users", "/admin/users"), ("admin-calendar", "/admin/calendar")],
+}
+
+
+def test_every_roles_main_pages_fit_a_phone(server, browser, api):
+    from tests.webapp.test_seed_processes import accept
+
+    done = api.start("company_setup")
+    accept(api, done["case_no"])
+    items = api.open_items(done["case_no"])
+    api.complete(items["registration"], "samr", {"approval": "approve", "license_no": "913100001234567890"})
+    api.complete(items["seal"], "police", {"seal_no": "S-1"})
+    api.complete(items["invoice"], "tax", {"taxpayer_no": "T-1"})
+    api.complete(api.open_items(done["case_no"])["deliver"], "clerk", {"delivery_method": "window"})
+    running = api.start("company_setup")["case_no"]
+    accept(api, running)
+    values = {"done": done["case_no"], "open": running, "item": api.open_items(running)["registration"]["id"]}
+    too_wide = {}
+    for who, pages in PHONE_PAGES.items():
+        for width in (360, 390):
+            if who:
+                page = login(browser, server, who)
+                page.set_viewport_size({"width": width, "height": 800})
+            else:
+                page = browser.new_context(viewport={"width": width, "height": 800}, locale="zh-CN").new_page()
+                page.goto(server + "/track")
+                page.fill("input[name=case_no]", done["case_no"])
+                page.fill("input[name=query_code]", done["query_code"])
+                page.click("form button")
+            for name, path in pages:
+                page.goto(server + path.format(**values))
+                assert page.locator("main").count() == 1, (who, path)
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                if overflow > 1:
+                    too_wide[(who, name, width)] = overflow
+                if width == 390:
+                    shot(page, f"{name}-phone")
+            page.context.close()
+    assert not too_wide, sorted(too_wide.items(), key=str)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
 from collections import deque
 from urllib.parse import urljoin, urlparse
 
@@ -165,7 +166,7 @@ def test_no_raw_codes_on_any_page(app, journey, lang):
                                    for path, words in pages.items())
 
 
-def test_the_documents_a_hall_hands_out(app, journey):
+def test_the_documents_a_hall_hands_out(app, journey, tmp_path):
     """收件回执 with the materials received and the clerk; 办结通知书 with the outcome and the licence number;
     不予受理决定书 with the right to reconsideration or litigation; each with the case number and a QR code."""
     clerk = Browser(app, "clerk")
@@ -181,6 +182,25 @@ def test_the_documents_a_hall_hands_out(app, journey):
     assert r.status_code == 302
     refused = clerk.get(r.headers["Location"]).get_data(as_text=True)
     assert "不予受理决定书" in refused and "行政复议" in refused and "行政诉讼" in refused
+    refused_no = re.search(r'id="case-no">([^<]+)<', refused).group(1)
+    # the same documents as PDF: they render, carry the case number and their Chinese in an embedded font
+    for case_no, doc, words in ((taken, "receipt", "收件回执"), (journey["done"], "", "办结通知书"),
+                                (journey["paused"], "", "补正材料通知书"), (refused_no, "", "行政复议")):
+        r = clerk.get(f"/cases/{case_no}/notice?doc={doc}&format=pdf")
+        assert r.status_code == 200 and r.content_type == "application/pdf" and r.data.startswith(b"%PDF")
+        pdf = tmp_path / f"{case_no}-{doc or 'state'}.pdf"
+        pdf.write_bytes(r.data)
+        text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert case_no in text and words in text, text[:300]
+        fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+        assert "WenQuanYi" in fonts or "Noto" in fonts, fonts
+        assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:]), fonts  # every font embedded
+        subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+                       check=True)
+        page = next(tmp_path.glob("page*.png"))
+        assert page.stat().st_size > 5_000  # a rendered page, not a blank one
+        page.unlink()
 
 
 def test_a_material_both_received_and_missing_is_refused(app, deployed):

@@ -34,7 +34,7 @@ from workflows.processes import definition_for, latest_version
 from ..auth import TOKENS, client_address
 from ..messages import field_errors, say
 from ..security import local_path
-from . import words
+from . import pdf, words
 from .helpers import db, page, roles
 
 bp = Blueprint("staff", __name__)
@@ -169,9 +169,12 @@ def receipt(case_no: str):
                      if (i.data or {}).get("delivery_method")), "")
     progress_url = url_for("public.track", _external=True, case_no=case.case_no)
     qr = segno.make(progress_url, error="m").svg_inline(scale=3, title=_("扫码查询办理进度"))
-    return page("notice.html", case=case, view=view, matter=matter, doc=doc or "state", results=results, qr=qr,
-                delivery=delivery, hall=os.environ.get("ONEWINDOW_HALL_NAME", "政务服务中心"),
-                query_code=case.query_code if visibility.sees_query_code(current_user.actor) else None)
+    html, status = page("notice.html", case=case, view=view, matter=matter, doc=doc or "state", results=results,
+                        qr=qr, delivery=delivery, hall=os.environ.get("ONEWINDOW_HALL_NAME", "政务服务中心"),
+                        query_code=case.query_code if visibility.sees_query_code(current_user.actor) else None)
+    if request.args.get("format") == "pdf":
+        return pdf.as_pdf(html, f"{case.case_no}-{doc or case.status}.pdf")
+    return html, status
 
 
 # --- worklists --------------------------------------------------------------------------------
