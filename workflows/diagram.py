@@ -1,7 +1,10 @@
 """The process diagram as SVG, drawn on the server from the BPMN file's own layout (DI).
 
-Works without JavaScript: the case page and the service guide embed the SVG directly. Each flow node
-carries a class — done, active or waiting — so a case's progress shows in the picture.
+Works without JavaScript: the case page and the service guide embed the SVG directly, at its natural size
+(the page scrolls it; static/diagram.js adds zoom and drag). Each flow node carries a class — done, active or
+waiting — so a case's progress shows in the picture. Edges are drawn first and labels carry a white halo,
+so no line crosses a name; a label the file positions (BPMNLabel) is drawn there; a pool that is drawn too
+small for its own elements is grown to hold them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ STYLE = """
 .lane{fill:#fafafa;stroke:#999;stroke-width:1}.pool{fill:none;stroke:#555;stroke-width:1.5}
 .node{fill:#fff;stroke:#333;stroke-width:1.5}.edge{fill:none;stroke:#555;stroke-width:1.2;marker-end:url(#arrow)}
 .done .node{fill:#e3f4e1;stroke:#2e7d32}.active .node{fill:#fff3cd;stroke:#e08600;stroke-width:3}
-.label{font:12px sans-serif;fill:#222}.lanelabel{font:13px sans-serif;fill:#333}
+.label{font:12px sans-serif;fill:#222;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.lanelabel{font:13px sans-serif;fill:#333}
 .sub{fill:none;stroke:#333;stroke-width:1.2;rx:10}.done>.sub{fill:#f1f9f0}.active>.sub{fill:#fffaf0}
 """
 
@@ -42,7 +46,10 @@ def _layout(bpmn_xml: str):
             continue
         ref = shape.get("bpmnElement")
         box = tuple(float(bounds.get(k, 0)) for k in ("x", "y", "width", "height"))
-        shapes.append((ref, kinds.get(ref, ""), names.get(ref, ""), box))
+        label_bounds = shape.find("bpmndi:BPMNLabel/dc:Bounds", NS)
+        label = tuple(float(label_bounds.get(k, 0)) for k in ("x", "y", "width", "height")) \
+            if label_bounds is not None else None
+        shapes.append((ref, kinds.get(ref, ""), names.get(ref, ""), box, label))
     edges = []
     for edge in tree.xpath("//bpmndi:BPMNEdge", namespaces=NS):
         points = [(float(p.get("x")), float(p.get("y"))) for p in edge.findall("di:waypoint", NS)]
@@ -55,61 +62,106 @@ def _wrap(text: str, width: int) -> list[str]:
     return [text[i:i + per_line] for i in range(0, len(text), per_line)][:3]
 
 
+def _grown(shapes) -> list:
+    """A single pool drawn smaller than its own elements (a sub-process hanging out of it) grows to hold them,
+    and its lowest lane with it: the picture shows every element inside its pool."""
+    pools = [s for s in shapes if s[1] == "participant"]
+    if len(pools) != 1:
+        return list(shapes)
+    inner = [s[3] for s in shapes if s[1] not in ("participant", "lane")]
+    if not inner:
+        return list(shapes)
+    px, py, pw, ph = pools[0][3]
+    bottom = max(py + ph, max(y + h for _, y, _, h in inner) + 20)
+    right = max(px + pw, max(x + w for x, _, w, _ in inner) + 20)
+    lanes = [s for s in shapes if s[1] == "lane"]
+    lowest = max(lanes, key=lambda s: s[3][1] + s[3][3]) if lanes else None
+    out = []
+    for ref, kind, name, (x, y, w, h), label in shapes:
+        if kind == "participant":
+            w, h = right - x, bottom - y
+        elif kind == "lane":
+            w = right - x
+            if lowest is not None and ref == lowest[0]:
+                h = bottom - y
+        out.append((ref, kind, name, (x, y, w, h), label))
+    return out
+
+
+def _side_label(x: float, y: float, h: float, name: str) -> str:
+    """A pool's or lane's name along its left edge, in as many columns as its height needs."""
+    per_line = max(3, int((h - 10) // 14))
+    lines = [name[i:i + per_line] for i in range(0, len(name), per_line)][:3]
+    return "".join(f'<text class="lanelabel" transform="translate({x + 16 + 15 * i},{y + h / 2}) rotate(-90)" '
+                   f'text-anchor="middle">{escape(line)}</text>' for i, line in enumerate(lines))
+
+
 def render_svg(bpmn_xml: str, states: dict[str, str] | None = None, title: str = "") -> str:
     states = states or {}
     shapes, edges = _layout(bpmn_xml)
     if not shapes:
         return '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
-    min_x = min(b[0] for *_, b in shapes) - 10
-    min_y = min(b[1] for *_, b in shapes) - 10
-    max_x = max(b[0] + b[2] for *_, b in shapes) + 10
-    max_y = max(b[1] + b[3] for *_, b in shapes) + 10
+    shapes = _grown(shapes)
+    boxes = [b for *_, b, _label in shapes] + [lb for *_, lb in shapes if lb]
+    min_x = min(b[0] for b in boxes) - 10
+    min_y = min(b[1] for b in boxes) - 20
+    max_x = max(b[0] + b[2] for b in boxes) + 10
+    max_y = max(b[1] + b[3] for b in boxes) + 20
+    width, height = max_x - min_x, max_y - min_y
+    # the natural size: one unit of the file's layout is one pixel; the page scrolls and zooms it
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bpmn" role="img" viewBox="{min_x} {min_y} '
-           f'{max_x - min_x} {max_y - min_y}" width="100%" preserveAspectRatio="xMinYMin meet">',
+           f'{width} {height}" width="{width:.0f}" height="{height:.0f}" data-width="{width:.0f}" '
+           f'data-height="{height:.0f}">',
            f"<title>{escape(title)}</title><style>{STYLE}</style>",
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>']
     order = {"participant": 0, "lane": 1, "subProcess": 2}
-    for ref, kind, name, (x, y, w, h) in sorted(shapes, key=lambda s: order.get(s[1], 3)):
+    ordered = sorted(shapes, key=lambda s: order.get(s[1], 3))
+    containers = [s for s in ordered if s[1] in order]
+    nodes = [s for s in ordered if s[1] not in order]
+    for ref, kind, name, (x, y, w, h), _label in containers:
         state = states.get(ref, "waiting")
-        label = escape(name)
-        if kind == "participant":
-            out.append(f'<rect class="pool" x="{x}" y="{y}" width="{w}" height="{h}"/>'
-                       f'<text class="lanelabel" transform="translate({x + 18},{y + h / 2}) rotate(-90)" '
-                       f'text-anchor="middle">{label}</text>')
-        elif kind == "lane":
-            out.append(f'<rect class="lane" x="{x}" y="{y}" width="{w}" height="{h}"/>'
-                       f'<text class="lanelabel" transform="translate({x + 18},{y + h / 2}) rotate(-90)" '
-                       f'text-anchor="middle">{label}</text>')
-        elif kind == "subProcess":
+        if kind in ("participant", "lane"):
+            out.append(f'<rect class="{"pool" if kind == "participant" else "lane"}" x="{x}" y="{y}" width="{w}" '
+                       f'height="{h}"/>' + _side_label(x, y, h, name))
+        else:
             out.append(f'<g class="{state}" data-id="{escape(ref)}"><rect class="sub" x="{x}" y="{y}" width="{w}" '
-                       f'height="{h}" rx="10"/><text class="label" x="{x + 8}" y="{y + 16}">{label}</text></g>')
-        elif kind.endswith("Event"):
+                       f'height="{h}" rx="10"/><text class="label" x="{x + 8}" y="{y + 16}">{escape(name)}</text></g>')
+    for _ref, points in edges:  # under the nodes and their names
+        if len(points) >= 2:
+            path = " ".join(f"{x},{y}" for x, y in points)
+            out.append(f'<polyline class="edge" points="{path}"/>')
+    for ref, kind, name, (x, y, w, h), label in nodes:
+        state = states.get(ref, "waiting")
+        text = escape(name)
+        if label:  # where the modeler put the name
+            lx, ly, lw, _lh = label
+            placed = f'<text class="label" x="{lx + lw / 2}" y="{ly + 12}" text-anchor="middle">{text}</text>'
+        else:
+            placed = None
+        if kind.endswith("Event"):
             r = w / 2
             stroke = ' stroke-width="3"' if kind == "endEvent" else ""
             dash = ' stroke-dasharray="4 2"' if kind == "boundaryEvent" else ""
             out.append(f'<g class="{state}" data-id="{escape(ref)}"><circle class="node" cx="{x + r}" cy="{y + r}" '
-                       f'r="{r}"{stroke}{dash}/><text class="label" x="{x + r}" y="{y + h + 14}" '
-                       f'text-anchor="middle">{label}</text></g>')
+                       f'r="{r}"{stroke}{dash}/>' + (placed or f'<text class="label" x="{x + r}" y="{y + h + 14}" '
+                                                              f'text-anchor="middle">{text}</text>') + "</g>")
         elif kind.endswith("Gateway"):
             cx, cy = x + w / 2, y + h / 2
             mark = "+" if kind == "parallelGateway" else "×"
             out.append(f'<g class="{state}" data-id="{escape(ref)}"><polygon class="node" points="{cx},{y} '
                        f'{x + w},{cy} {cx},{y + h} {x},{cy}"/><text class="label" x="{cx}" y="{cy + 5}" '
-                       f'text-anchor="middle">{mark}</text><text class="label" x="{cx}" y="{y - 4}" '
-                       f'text-anchor="middle">{label}</text></g>')
+                       f'text-anchor="middle">{mark}</text>' + (placed or f'<text class="label" x="{cx}" '
+                                                                           f'y="{y - 4}" text-anchor="middle">'
+                                                                           f'{text}</text>') + "</g>")
         else:
             lines = _wrap(name, int(w))
-            text = "".join(f'<tspan x="{x + w / 2}" dy="{0 if i == 0 else 14}">{escape(t)}</tspan>'
-                           for i, t in enumerate(lines))
+            spans = "".join(f'<tspan x="{x + w / 2}" dy="{0 if i == 0 else 14}">{escape(t)}</tspan>'
+                            for i, t in enumerate(lines))
             top = y + h / 2 - 7 * (len(lines) - 1) + 4
             out.append(f'<g class="{state}" data-id="{escape(ref)}"><rect class="node" x="{x}" y="{y}" width="{w}" '
                        f'height="{h}" rx="8"/><text class="label" x="{x + w / 2}" y="{top}" '
-                       f'text-anchor="middle">{text}</text></g>')
-    for _ref, points in edges:
-        if len(points) >= 2:
-            path = " ".join(f"{x},{y}" for x, y in points)
-            out.append(f'<polyline class="edge" points="{path}"/>')
+                       f'text-anchor="middle">{spans}</text></g>')
     out.append("</svg>")
     return "".join(out)
 

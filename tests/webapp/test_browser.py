@@ -384,3 +384,63 @@ def test_every_roles_main_pages_fit_a_phone(server, browser, api):
                     shot(page, f"{name}-phone")
             page.context.close()
     assert not too_wide, sorted(too_wide.items(), key=str)
+
+
+CROSSINGS_JS = """() => {
+  const svg = document.querySelector('svg.bpmn');
+  const boxes = [...svg.querySelectorAll('text.label')].filter(t => t.textContent.trim().length > 1)
+    .map(t => ({name: t.textContent.trim(), b: t.getBBox()}));
+  const hits = [];
+  const cut = (x1, y1, x2, y2, r) => {  // Liang-Barsky: does the segment pass through the box?
+    let t0 = 0, t1 = 1; const dx = x2 - x1, dy = y2 - y1;
+    const p = [-dx, dx, -dy, dy], q = [x1 - r.x, r.x + r.width - x1, y1 - r.y, r.y + r.height - y1];
+    for (let i = 0; i < 4; i++) {
+      if (p[i] === 0) { if (q[i] < 0) return false; continue; }
+      const t = q[i] / p[i];
+      if (p[i] < 0) t0 = Math.max(t0, t); else t1 = Math.min(t1, t);
+      if (t0 > t1) return false;
+    }
+    return true;
+  };
+  for (const line of svg.querySelectorAll('polyline.edge')) {
+    const pts = line.getAttribute('points').trim().split(/\\s+/).map(p => p.split(',').map(Number));
+    for (let i = 1; i < pts.length; i++)
+      for (const {name, b} of boxes) {
+        const r = {x: b.x + 2, y: b.y + 2, width: b.width - 4, height: b.height - 4};  // touching is not crossing
+        if (r.width > 0 && r.height > 0 && cut(pts[i-1][0], pts[i-1][1], pts[i][0], pts[i][1], r)) hits.push(name);
+      }
+  }
+  const pool = svg.querySelector('rect.pool').getBBox();
+  const outside = [...svg.querySelectorAll('rect.sub, rect.node')].map(r => r.getBBox()).filter(b =>
+    b.x < pool.x || b.y < pool.y || b.x + b.width > pool.x + pool.width || b.y + b.height > pool.y + pool.height);
+  return {hits, outside: outside.length, width: +svg.getAttribute('width'), natural: +svg.dataset.width};
+}"""
+
+
+@pytest.mark.parametrize("matter", ["QYKB", "GCJS", "BDCDJ"])
+def test_diagrams_are_readable_at_natural_size_and_zoom(server, browser, matter):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+    page.goto(f"{server}/guide/{matter}")
+    found = page.evaluate(CROSSINGS_JS)
+    assert found["hits"] == [], found["hits"]  # no flow line runs through a name
+    assert found["outside"] == 0  # every task and stage inside its pool
+    assert found["width"] == found["natural"] and found["natural"] > 900  # not squeezed to the page
+    page.click("[data-zoom=in]")
+    assert page.evaluate("+document.querySelector('svg.bpmn').getAttribute('width')") > found["natural"]
+    page.click("[data-zoom=fit]")
+    fitted = page.evaluate("+document.querySelector('svg.bpmn').getAttribute('width')")
+    assert fitted <= page.evaluate("document.querySelector('.diagram').clientWidth")
+    if matter == "GCJS":
+        page.click("[data-zoom=reset]")
+        shot(page, "guide-construction")
+
+
+def test_the_window_form_takes_the_keyboard_first(server, browser):
+    clerk = login(browser, server, "clerk")
+    clerk.goto(server + "/intake/QYKB")
+    assert clerk.evaluate("document.activeElement.name") == "applicant_name"  # type at once
+    clerk.goto(server + "/worklist")
+    clerk.keyboard.press("Tab")
+    assert clerk.evaluate("document.activeElement.className") == "skip"
+    clerk.keyboard.press("Enter")
+    assert clerk.evaluate("document.activeElement.id") == "main"  # past the navigation

@@ -87,3 +87,29 @@ def test_a_paused_case_asks_for_its_materials_and_an_upload_is_listed(app, api):
     assert "已提交 1 个文件" in page
     supplied = re.search(r'(?s)<ul id="supplied">(.*?)</ul>', page).group(1)
     assert "章程签字页.pdf" in supplied and "继续上传补正材料" in page
+
+
+def test_the_callback_step_shows_the_rated_case_its_score_and_comment(app, api, deployed):
+    from sqlalchemy import select
+
+    from workflows.models import Case, WorkItem
+
+    case = api.start("company_setup")
+    accept(api, case["case_no"])
+    items = api.open_items(case["case_no"])
+    api.complete(items["registration"], "samr", {"approval": "approve", "license_no": "L-1"})
+    api.complete(items["seal"], "police", {"seal_no": "S-1"})
+    api.complete(items["invoice"], "tax", {"taxpayer_no": "T-1"})
+    api.complete(api.open_items(case["case_no"])["deliver"], "clerk", {"delivery_method": "window"})
+    applicant = _applicant(app, case["case_no"], case["query_code"])
+    page = applicant.get(f"/track/{case['case_no']}").get_data(as_text=True)
+    r = applicant.client.post(f"/track/{case['case_no']}/rate",
+                              data={**tokens(page), "score": "2", "comment": "窗口排队两小时"})
+    assert r.status_code == 302
+    with deployed.read() as s:
+        followup = s.scalar(select(Case).where(Case.process_key == "rating_followup"))
+        item = s.scalar(select(WorkItem).where(WorkItem.case_id == followup.id))
+    shown = Browser(app, "supervisor").get(f"/items/{item.id}").get_data(as_text=True)
+    facts = re.search(r'(?s)<dl class="facts" id="case-facts">(.*?)</dl>', shown).group(1)
+    assert f'href="/cases/{case["case_no"]}"' in facts and "窗口排队两小时" in facts
+    assert re.search(r"评分（1 至 5 分，1 为非常不满意）</dt><dd>2</dd>", facts), facts

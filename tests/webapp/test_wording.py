@@ -39,6 +39,7 @@ def _visible_text(page: str, lang: str = "zh") -> str:
     # what a user reads besides text: placeholders, titles, labels of buttons and fields
     attrs = " ".join(m for m in re.findall(r'(?:placeholder|title|aria-label|alt)="([^"]*)"', page))
     text = re.sub(r"(?s)<[^>]+>", " ", page)
+    text = re.sub(r"\b[0-9a-f]{8,64}\b", " ", text)  # a version's content hash is a fingerprint, not a word
     return html.unescape(text + " " + attrs)
 
 

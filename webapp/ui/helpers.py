@@ -38,6 +38,7 @@ def form_token() -> str:
 def register_filters(app: Flask) -> None:
     app.jinja_env.finalize = words.finalize
     app.jinja_env.filters["text"] = words.text
+    app.jinja_env.filters["case_no_like"] = words.case_no_like
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["working"] = working
     app.jinja_env.globals["form_token"] = form_token

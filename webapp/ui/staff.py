@@ -271,7 +271,8 @@ def work_item(item_id: int):
             item = cases.get_work_item(session, item_id, actor)
         except Forbidden:
             abort(403)
-        step = definition_for(item.case.process_version).steps[item.step]
+        definition = definition_for(item.case.process_version)
+        step = definition.steps[item.step]
         case_no = item.case_no
     if request.method == "POST":
         form = request.form
@@ -326,8 +327,10 @@ def work_item(item_id: int):
     # a delegated step's draft (委派) fills the form for its holder to confirm
     form = request.form if request.method == "POST" else {k: v for k, v in (item.data or {}).items()
                                                            if item.state in cases.OPEN_STATES}
+    # what the case was started with, by its labels: the worker needs it (a 回访 needs the rated case)
+    facts = words.shown_fields(definition.start_fields, case.data or {})
     return page("work_item.html", 400 if errors else 200, item=item, step=step, case=case, view=view,
-                errors=errors, form=form, back=back, colleagues=colleagues)
+                errors=errors, form=form, back=back, colleagues=colleagues, facts=facts)
 
 
 @bp.post("/items/<int:item_id>/delegate")

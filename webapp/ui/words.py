@@ -285,6 +285,13 @@ def text(value: Any) -> Any:
     return catalogue().english.get(value, value)
 
 
+def case_no_like(value: Any) -> bool:
+    """A value that reads as a case number (2026QYKB000001): the page links it to that case."""
+    import re
+
+    return isinstance(value, str) and re.fullmatch(r"\d{4}[A-Z]{2,12}\d{6}", value) is not None
+
+
 def finalize(value: Any) -> Any:
     """Every value a template prints passes here (Jinja's finalize): None prints nothing, and on English
     pages a BPMN or catalogue text prints in English wherever a template shows it."""
