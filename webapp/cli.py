@@ -88,28 +88,34 @@ def db_upgrade(revision: str) -> None:
             click.echo(f"calendar: loaded {added[0]}–{added[-1]} from chinese-calendar")
 
 
-def deploy_files(database: Database, files: list[Path], actor: str = "cli") -> list[str]:
+def deploy_files(database: Database, files: list[Path], actor: str = "cli",
+                 default_department: str | None = None) -> list[str]:
     lines = []
     for path in files:
         content = path.read_bytes()
-        checked = processes.check_file(content, path.name)  # before the transaction: it only writes
+        with database.read() as session:  # before the transaction: it only writes
+            checked = processes.check_file(content, path.name, default_department, session)
         result = database.transaction(lambda s, c=content, p=path, d=checked: processes.deploy(s, c, p.name, actor, d))
         verb = "deployed" if result.created else "unchanged"
         lines.append(f"{verb}: {result.version.process_key} version {result.version.version} ({path.name})")
+        lines += [f"  warning: {w}" for w in checked.warnings]
     return lines
 
 
 @main.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--bundled", is_flag=True, help="Deploy the BPMN files shipped in bpmn/.")
-def deploy(files: tuple[Path, ...], bundled: bool) -> None:
+@click.option("--department", "default_department", default=None, metavar="CODE",
+              help="The department that works every task the file does not give to one (by lane, "
+                   "'department' property, candidate group or assignee).")
+def deploy(files: tuple[Path, ...], bundled: bool, default_department: str | None) -> None:
     """Validate and deploy BPMN files; a new version is stored only when the content changed."""
     targets = list(files) + (processes.bundled_files() if bundled else [])
     if not targets:
         _fail("name a BPMN file or use --bundled")
     database = _database()
     try:
-        for line in deploy_files(database, targets):
+        for line in deploy_files(database, targets, default_department=default_department):
             click.echo(line)
     except DomainError as exc:
         _fail(exc.message)
@@ -386,6 +392,47 @@ def _month(text: str) -> date:
 @main.group()
 def bench() -> None:
     """Benchmarks that print numbers (record them in docs/benchmarks.md)."""
+
+
+@bench.command("interop")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                default=Path(__file__).resolve().parents[1].parent / "shared" / "bpmn-corpus")
+@click.option("--department", "default_department", default="window", show_default=True,
+              help="the default department for tasks a file gives to no known department")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="put the table into this Markdown file between its interop-results markers")
+def bench_interop(folder: Path, default_department: str, write_path: Path | None) -> None:
+    """Deploy every BPMN file of FOLDER (default ../shared/bpmn-corpus) into a scratch SQLite database and drive
+    each deployed process to its end with generated data; print what happened, by source."""
+    import tempfile
+
+    from workflows.modeling import corpus
+    from workflows.schema import upgrade
+
+    with tempfile.TemporaryDirectory() as scratch:
+        database = Database(f"sqlite:///{scratch}/interop.db")
+        upgrade(database)
+        for year in range(2025, 2027):
+            database.transaction(lambda s, y=year: calendar_store.load_official_year(s, y, "interop"))
+        results, seconds = corpus.timed_run(database, folder)
+        database.dispose()
+    table = corpus.table(results)
+    click.echo(table)
+    for outcome in ("refused", "failed", "running"):
+        found = corpus.reasons(results, outcome, limit=12)
+        if found:
+            click.echo(f"\n{outcome}:")
+            for n, message in found:
+                click.echo(f"  {n:3d}  {message}")
+    click.echo(f"\n{len(results)} files in {seconds:.1f} s")
+    if write_path is not None:
+        text = write_path.read_text(encoding="utf-8")
+        start, end = "<!-- interop-results -->", "<!-- /interop-results -->"
+        if start not in text or end not in text:
+            _fail(f"{write_path} has no {start} … {end} markers")
+        head, rest = text.split(start, 1)
+        write_path.write_text(head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1], encoding="utf-8")
+        click.echo(f"written to {write_path}")
 
 
 @bench.command("supervision")

@@ -100,6 +100,7 @@ POLICY: dict[str, frozenset[str]] = {
     "work_items.urge": WINDOW | SUPERVISION,
     "alerts.list_alerts": STAFF,
     "alerts.acknowledge": STAFF,
+    "alerts.acknowledge_many": STAFF,
     "people.stand_in": STAFF,
     "copies.list_copies": STAFF,
     "work_items.cc": STAFF,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from timers.clock import now
 
 from .cases import Actor
-from .errors import Conflict, Forbidden, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import Alert, AuditEvent
 
 
@@ -42,6 +42,23 @@ def list_alerts(session: Session, query: AlertQuery, actor: Actor) -> tuple[list
     rows = session.scalars(stmt.order_by(Alert.at.desc(), Alert.id.desc()).limit(query.limit)
                            .offset(query.offset)).all()
     return list(rows), total
+
+
+MAX_AT_ONCE = 100
+
+
+def acknowledge_many(session: Session, alert_ids: list[int], actor: Actor, comment: str | None = None) -> int:
+    """知道了 for several reminders at once (the panel's one button): those still open are acknowledged, those
+    someone acknowledged meanwhile are passed over; another department's refuses the lot (nothing written)."""
+    if len(alert_ids) > MAX_AT_ONCE:
+        raise InvalidInput("ids: at most {max} at once", {"max": MAX_AT_ONCE}, fields={"ids": "too many"})
+    done = 0
+    for alert_id in dict.fromkeys(alert_ids):
+        found = session.get(Alert, alert_id)
+        if found is not None and found.acknowledged_at is None:
+            acknowledge(session, alert_id, actor, comment)
+            done += 1
+    return done
 
 
 def acknowledge(session: Session, alert_id: int, actor: Actor, comment: str | None) -> Alert:

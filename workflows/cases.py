@@ -195,6 +195,12 @@ def apply_start(session: Session, prepared: PreparedStart, actor: Actor) -> Case
             sla.start_clock(session, case, "case", p.budget, p.version.name, at=at)
     # a new case has no items or clocks yet
     _sync_work_items(session, case, p.workflow, p.definition, open_items=[], clocks=[], budgets=p.budgets)
+    if p.workflow.completed:  # a fully automatic process ends as it starts
+        case.outcome = engine.finished_outcome(p.workflow, p.definition)
+        case.status = "refused" if case.outcome == "refused" else "completed"
+        case.completed_at, case.next_timer_at = at, None
+        sla.stop_clocks(session, case.id, at=at)
+        _audit(session, case, SYSTEM, "case.completed", after={"status": case.status, "outcome": case.outcome})
     return case
 
 
@@ -247,6 +253,8 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
                         name=step.name, role=step.role, department=step.department, lane=step.lane,
                         budget=budget, state="open", created_at=at, position=step.position)
         _for_instance(session, item, task, at)
+        if step.assignee and item.assignee is None:
+            _to_named_user(session, item, step.assignee, at)
         created.append(item)
     withdrawn = set()
     for task_id, item in existing.items():
@@ -273,6 +281,15 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
                             item=item, department=item.department, at=at)
     _sync_stage_clocks(session, case, workflow, definition, at, budgets, returned)
     return created
+
+
+def _to_named_user(session: Session, item: WorkItem, username: str, at: datetime) -> None:
+    """A step the file gives to a named user (camunda:assignee) is in that user's list, claimed, while they
+    are active; otherwise it waits for their department like any step."""
+    from .models import User
+    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+    if user is not None and user.works_in(item.department):
+        item.state, item.assignee, item.claimed_at = "claimed", user.username, at
 
 
 def _for_instance(session: Session, item: WorkItem, task, at: datetime) -> None:
@@ -503,6 +520,12 @@ def run_engine(calendar, action, what: str) -> tuple[Any, bytes]:
         raise refused from None
     except (ScriptLimitExceeded, engine.UnsavableData) as exc:
         raise Conflict("the process could not go on {what}: {exc}", {"what": what, "exc": exc}) from None
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
+        # the engine tripped on this case's data (a multi-instance collection that is not a list, say):
+        # the case stays as it was, the answer says so, the log keeps the traceback for us
+        log.warning("the engine failed %s", what, exc_info=True)
+        raise Conflict("the process could not go on {what}: the engine could not use the case data here "
+                       "({exc})", {"what": what, "exc": f"{type(exc).__name__}: {exc}"[:200]}) from None
 
 
 _READ_CASE_OF_ITEM = (select(Case, WorkItem).join(WorkItem, WorkItem.case_id == Case.id)

@@ -50,12 +50,19 @@ class Catalogue:
     departments: dict[str, Department]
     matters: dict[str, Matter]
     english: dict[str, str] = field(default_factory=dict)  # Chinese text of BPMN and catalogue → English
+    aliases: dict[str, str] = field(default_factory=dict)  # another name (a modeler's group) → department code
 
-    def department_for_lane(self, lane: str | None) -> Department | None:
-        for dept in self.departments.values():
-            if lane and dept.name == lane:
-                return dept
-        return None
+    def department_named(self, name: str | None) -> str | None:
+        """The department a lane, a property or a modeler's candidate group names: by its code, its name, its
+        English name or an alias (Latin letters compared without case)."""
+        if not name or not name.strip():
+            return None
+        wanted = name.strip().casefold()
+        for code, dept in self.departments.items():
+            if wanted in (code.casefold(), dept.name.casefold(), dept.name_en.casefold()):
+                return code
+        found = next((code for alias, code in self.aliases.items() if alias.casefold() == wanted), None)
+        return found if found in self.departments else None
 
     def matter_for_process(self, process_key: str) -> Matter | None:
         return next((m for m in self.matters.values() if m.process == process_key), None)
@@ -82,7 +89,11 @@ def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
     english = {str(k): str(v) for k, v in (raw.get("english") or {}).items()}
     for named in (*departments.values(), *matters.values()):  # a name shown alone reads in English too
         english.setdefault(named.name, named.name_en)
-    return Catalogue(departments, matters, english)
+    aliases = {str(k).strip(): str(v) for k, v in (raw.get("aliases") or {}).items()}
+    unknown = sorted({code for code in aliases.values() if code not in departments})
+    if unknown:
+        raise ValueError(f"catalogue aliases name unknown departments: {', '.join(unknown)}")
+    return Catalogue(departments, matters, english, aliases)
 
 
 @lru_cache(maxsize=1)

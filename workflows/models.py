@@ -64,6 +64,8 @@ class ProcessVersion(Base):
     filename: Mapped[str] = mapped_column(String(255))
     deployed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=now)
     deployed_by: Mapped[str] = mapped_column(String(100), default="system")
+    # task id → {"department": code, "assignee": username|None}, resolved at deploy (processes.parse_definition)
+    assignments: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class CaseSequence(Base):

@@ -8,7 +8,9 @@ per process version; specs are immutable at run time, so every case of a version
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from timers.durations import parse_duration
 from .catalogue import BPMN_DIR, catalogue
 from .errors import InvalidProcess, NotFound
 from .forms import Field, fields_from_properties
+from .modeling import assignment, rewrite, tasks
 from .models import ProcessVersion
 from .scripting import ScriptRefused, compile_script, evaluate
 from .timer_events import WorkingDurationTimer, adopt_timers
@@ -52,6 +55,7 @@ class Step:
     return_to: tuple[str, ...] = ()  # the earlier steps a reviewer may return this one to (empty: any)
     cc: tuple[str, ...] = ()  # whom to copy (抄送) when it completes: department codes or usernames
     position: str | None = None  # the position in the department that works it (e.g. 科长)
+    assignee: str | None = None  # a user the file names (camunda:assignee): the step goes to their list
 
 
 @dataclass
@@ -68,6 +72,9 @@ class ProcessDefinition:
     # "acceptance" (default): the case clock starts when the window accepts (the first step is done);
     # "start": it starts with the case (internal processes with no window step)
     case_clock: str = "acceptance"
+    # who works each task, resolved at deploy and stored with the version (modeling/assignment.py)
+    assignments: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # accepted but not honoured: said at deploy
 
 
 def _hardened_parser() -> etree.XMLParser:
@@ -94,9 +101,17 @@ def read_xml(content: bytes) -> etree._ElementTree:
     return tree
 
 
-def _invalid(message: str, element: str | None = None, **details) -> InvalidProcess:
-    where = f"element {element!r}: " if element else ""
-    return InvalidProcess(where + message, element=element, **details)
+def _invalid(message: str, element: str | None = None, params: dict | None = None, **details) -> InvalidProcess:
+    """A refusal naming the element (id, and name when known)."""
+    if not element:
+        return InvalidProcess(message, params, **details)
+    name = details.get("name")
+    where = "element '{element}' ({element_name}): " if name else "element '{element}': "
+    values = {**(params or {}), "element": element, "element_name": name} if name else \
+        {**(params or {}), "element": element}
+    if not params:  # a message made elsewhere (a parser's, a script check's): its braces are text
+        message = message.replace("{", "{{").replace("}", "}}")
+    return InvalidProcess(where + message, values, element=element, **details)
 
 
 def _check_duration(text: str, element: str) -> None:
@@ -113,19 +128,44 @@ def _check_expression(text: str, element: str) -> None:
         raise _invalid(f"expression refused: {exc}", element) from None
 
 
-def _step_for(task_spec, properties: dict[str, str], kind: str) -> Step:
+@dataclass
+class _Assigning:
+    """How parse_definition decides who works each task: from the stored assignments of a deployed version,
+    or (at deploy) from the file, the catalogue's names and aliases, the users and a default department."""
+
+    stored: dict[str, dict] | None = None
+    default_department: str | None = None
+    user_department: Callable[[str], str | None] = staticmethod(lambda _name: None)
+    elements: dict[str, etree._Element] = field(default_factory=dict)
+    resolved: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def department_of(self, task_spec, properties: dict[str, str]) -> tuple[str, str | None]:
+        element = task_spec.bpmn_id
+        if self.stored is not None and element in self.stored:
+            done = self.stored[element]
+            if done.get("department") not in catalogue().departments:
+                raise _invalid("the department {department} of this deployed version no longer exists",
+                               element, {"department": done.get("department")})
+            return done["department"], done.get("assignee")
+        cat = catalogue()
+        try:
+            chosen, warnings = assignment.resolve(
+                element, task_spec.lane, properties.get("department"),
+                assignment.candidates(self.elements.get(element)), cat.department_named, self.user_department,
+                self.default_department, list(cat.departments))
+        except assignment.Unassigned as exc:
+            raise _invalid(str(exc), element, name=task_spec.bpmn_name) from None
+        self.warnings += warnings
+        self.resolved[element] = {"department": chosen.department, "assignee": chosen.assignee, "how": chosen.how}
+        return chosen.department, chosen.assignee
+
+
+def _step_for(task_spec, properties: dict[str, str], kind: str, assigning: _Assigning) -> Step:
     cat = catalogue()
     element = task_spec.bpmn_id
-    dept_code = properties.get("department")
-    if dept_code:
-        dept = cat.departments.get(dept_code)
-        if dept is None:
-            raise _invalid(f"unknown department {dept_code!r} (known: {', '.join(cat.departments)})", element)
-    else:
-        dept = cat.department_for_lane(task_spec.lane)
-        if dept is None:
-            raise _invalid(f"lane {task_spec.lane!r} names no department of the catalogue "
-                           "and no 'department' property is set", element)
+    code, assignee = assigning.department_of(task_spec, properties)
+    dept = cat.departments[code]
     budget, budget_expr = properties.get("budget"), properties.get("budget_expr")
     if budget:
         _check_duration(budget, element)
@@ -139,7 +179,7 @@ def _step_for(task_spec, properties: dict[str, str], kind: str) -> Step:
     cc = tuple(t.strip() for t in properties.get("cc", "").split(",") if t.strip())
     return Step(element, task_spec.bpmn_name or element, kind, task_spec.lane, dept.code,
                 properties.get("role", dept.role), budget, budget_expr, fields, return_to, cc,
-                (properties.get("position") or "").strip()[:40] or None)
+                (properties.get("position") or "").strip()[:40] or None, assignee)
 
 
 def _check_scripts(spec: BpmnProcessSpec) -> None:
@@ -170,15 +210,42 @@ def _check_timer(task_spec) -> None:
         _check_duration(value if isinstance(value, str) else repr(value), task_spec.bpmn_id)
 
 
-def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
-    """Read, validate and analyse one BPMN file holding one executable process."""
+def _pools_refused(tree: etree._ElementTree, executable: list[str]) -> InvalidProcess:
+    """Why a file does not hold exactly one executable process, and what to change."""
+    processes = tree.xpath("//*[local-name()='process']")
+    if executable:
+        return InvalidProcess("the file holds {count} executable processes ({ids}); deploy one per file, or mark "
+                              "the others isExecutable=\"false\"", {"count": len(executable),
+                                                                    "ids": ", ".join(f"'{i}'" for i in executable)})
+    if not processes:
+        return InvalidProcess("the file holds no process (a BPMN file with a <process> element is expected)")
+    off = [p for p in processes if (p.get("isExecutable") or "").strip().lower() == "false"]
+    if off:
+        names = ", ".join(f"'{p.get('id')}'" + (f" ({p.get('name')})" if p.get("name") else "") for p in off)
+        return InvalidProcess("no process of the file is executable: {names} is marked isExecutable=\"false\" "
+                              "(new pools are, in bpmn.io and Camunda Modeler); tick \"Executable\" in the "
+                              "modeler's properties panel, or set isExecutable=\"true\"", {"names": names})
+    return InvalidProcess("no process of the file is executable; set isExecutable=\"true\" on the one to run")
+
+
+def parse_definition(content: bytes, filename: str, default_department: str | None = None,
+                     user_department: Callable[[str], str | None] | None = None,
+                     assignments: dict[str, dict] | None = None) -> ProcessDefinition:
+    """Read, validate and analyse one BPMN file holding one executable process. `assignments` are a deployed
+    version's (who works each task, as decided at its deploy); without them they are decided here."""
     tree = read_xml(content)
+    task_warnings = tasks.read_tasks(tree)  # code-bound service tasks refused; unbound ones become plain tasks
+    task_warnings += rewrite.rewrite(tree)  # JUEL / FEEL to Python, timers the Camunda way, foreign scripts
+    elements = {el.get("id"): el for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
+    assigning = _Assigning(stored=assignments, default_department=default_department,
+                           user_department=user_department or (lambda _name: None), elements=elements,
+                           warnings=task_warnings)
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(tree, filename)
         ids = parser.get_process_ids()
         if len(ids) != 1:
-            raise InvalidProcess("a file must hold exactly one executable process, found {ids}", {"ids": len(ids)})
+            raise _pools_refused(tree, ids)
         key = ids[0]
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
@@ -202,9 +269,9 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
         for task_spec in s.task_specs.values():
             props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
             if isinstance(task_spec, UserTask | ManualTask):  # a manual task: a person confirms it is done
-                steps[task_spec.bpmn_id] = _step_for(task_spec, props, "task")
+                steps[task_spec.bpmn_id] = _step_for(task_spec, props, "task", assigning)
             elif isinstance(task_spec, SubWorkflowTask) and (props.get("budget") or props.get("budget_expr")):
-                steps[task_spec.bpmn_id] = _step_for(task_spec, props, "stage")
+                steps[task_spec.bpmn_id] = _step_for(task_spec, props, "stage", assigning)
             elif isinstance(task_spec, StartEvent) and s is spec:
                 try:
                     start_fields = tuple(fields_from_properties(props))
@@ -220,10 +287,12 @@ def parse_definition(content: bytes, filename: str) -> ProcessDefinition:
                     _check_expression(case_budget_expr, task_spec.bpmn_id)
             elif isinstance(task_spec, EndEvent) and props.get("outcome"):
                 outcomes[task_spec.bpmn_id] = props["outcome"]
-    if not any(step.kind == "task" for step in steps.values()):
-        raise InvalidProcess("the process has no user task: nothing for the hall to work")
+    if not any(step.kind == "task" for step in steps.values()):  # legitimate: a fully automatic process
+        assigning.warnings.append("the process has no user task: its cases run on their own, and the window, "
+                                  "worklists and progress page have no step of it to show")
     return ProcessDefinition(key, spec.description or key, spec, subprocess_specs, steps, start_fields,
-                             case_budget, case_budget_expr, outcomes, case_clock)
+                             case_budget, case_budget_expr, outcomes, case_clock,
+                             assignments if assignments is not None else assigning.resolved, assigning.warnings)
 
 
 def content_hash(content: bytes) -> str:
@@ -235,13 +304,19 @@ _cache: dict[str, ProcessDefinition] = {}
 _cache_lock = threading.Lock()
 
 
+def _cache_key(digest: str, assignments: dict | None) -> str:
+    return digest if not assignments else digest + ":" + json.dumps(assignments, sort_keys=True)
+
+
 def definition_for(version: ProcessVersion) -> ProcessDefinition:
+    key = _cache_key(version.content_hash, version.assignments)
     with _cache_lock:
-        found = _cache.get(version.content_hash)
+        found = _cache.get(key)
     if found is None:
-        found = parse_definition(version.bpmn_xml.encode("utf-8"), version.filename)
+        found = parse_definition(version.bpmn_xml.encode("utf-8"), version.filename,
+                                 assignments=version.assignments)
         with _cache_lock:
-            _cache[version.content_hash] = found
+            _cache[key] = found
     return found
 
 
@@ -287,14 +362,25 @@ class Deployment:
     created: bool
 
 
-def check_file(content: bytes, filename: str) -> ProcessDefinition:
+def check_file(content: bytes, filename: str, default_department: str | None = None,
+               session: Session | None = None) -> ProcessDefinition:
     """Read and check a BPMN file (its timer expressions are tried here): done before the deploying
-    transaction, so nothing is evaluated while it holds the write lock."""
+    transaction, so nothing is evaluated while it holds the write lock. With a session, a task the file
+    gives to a named user goes to that user's list."""
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidProcess("the file is not UTF-8 text") from None
-    return parse_definition(content, filename)
+    return parse_definition(content, filename, default_department,
+                            user_department=_user_lookup(session) if session is not None else None)
+
+
+def _user_lookup(session: Session) -> Callable[[str], str | None]:
+    from .models import User
+
+    def home(username: str) -> str | None:
+        return session.scalar(select(User.department).where(User.username == username, User.active.is_(True)))
+    return home
 
 
 def deploy(session: Session, content: bytes, filename: str, actor: str = "system",
@@ -309,17 +395,18 @@ def deploy(session: Session, content: bytes, filename: str, actor: str = "system
         select(ProcessVersion).where(ProcessVersion.process_key == definition.key)
         .order_by(ProcessVersion.version.desc()).limit(1).with_for_update()
     ).first()
-    if current is not None and current.content_hash == digest:
+    if current is not None and current.content_hash == digest and \
+            _cache_key(digest, current.assignments) == _cache_key(digest, definition.assignments or None):
         return Deployment(current, False)
     number = (session.scalar(select(func.max(ProcessVersion.version))
                              .where(ProcessVersion.process_key == definition.key)) or 0) + 1
     version = ProcessVersion(process_key=definition.key, version=number, name=definition.name,
                              content_hash=digest, bpmn_xml=text, filename=Path(filename).name,
-                             deployed_by=actor)
+                             deployed_by=actor, assignments=definition.assignments or None)
     session.add(version)
     session.flush()
     with _cache_lock:
-        _cache[digest] = definition
+        _cache[_cache_key(digest, version.assignments)] = definition
     return Deployment(version, True)
 
 

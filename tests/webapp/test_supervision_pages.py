@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from datetime import datetime
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,10 @@ def test_stats_exports(app, deployed, manual_clock):
     page = supervisor.get("/stats?from=2026-03-01&to=2026-03-31")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "企业开办" in html and "<svg" in html
+    for chart in re.findall(r'(?s)<svg class="chart".*?</svg>', html):  # a 13 px Chinese glyph is 13 px wide
+        labels = re.findall(r'<text x="0"[^>]*font-size="13">([^<]+)</text>', chart)
+        bar_x = float(re.search(r'<rect x="([\d.]+)"', chart).group(1))
+        assert labels and all(13 * len(html_unescape(label)) < bar_x for label in labels), (labels, bar_x)
     rows = list(csv.reader(io.StringIO(supervisor.get("/stats.csv?from=2026-03-01&to=2026-03-31")
                                        .get_data(as_text=True).lstrip("\ufeff"))))
     company = next(r for r in rows if r[:2] == ["事项", "QYKB"])
@@ -107,7 +112,7 @@ def test_admin_processes_upload(app, deployed):
     new = admin.client.post("/admin/processes", data={**tokens(page), "file": (io.BytesIO(changed), "x.bpmn")},
                             content_type="multipart/form-data", follow_redirects=True)
     html = new.get_data(as_text=True)
-    assert "company_setup 第 2 版" in html
+    assert "「企业开办“一件事”」第 2 版" in html
     version_links = re.findall(r'/admin/processes/(\d+)"', html)
     assert admin.get(f"/admin/processes/{version_links[0]}").status_code == 200
 

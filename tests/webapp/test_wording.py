@@ -245,3 +245,26 @@ def test_the_reminder_panel_shows_the_latest_five_and_acknowledges_them_at_once(
         open_left = s.scalar(select(func.count()).select_from(Alert).where(
             Alert.acknowledged_at.is_(None), Alert.department == "window"))
     assert open_left == 2
+
+
+def test_the_api_acknowledges_several_reminders_at_once_and_refuses_another_departments(api, deployed):
+    from sqlalchemy import func, select
+
+    from workflows.models import Alert
+
+    for _ in range(3):
+        case_no = api.start("company_setup")["case_no"]
+        item = api.open_items(case_no)["accept"]
+        urged = api.post(f"/work-items/{item['id']}/urge", "supervisor", json={"message": "请尽快受理"})
+        assert urged.status_code == 200
+    ids = [a["id"] for a in api.get("/alerts?acknowledged=false", "clerk").get_json()["alerts"]]
+    assert len(ids) == 3
+    refused = api.post("/alerts/acknowledge", "tax", json={"ids": ids})
+    assert refused.status_code == 403 and refused.get_json()["error"] == "forbidden"
+    assert api.post("/alerts/acknowledge", "clerk", json={"ids": []}).status_code == 400
+    with deployed.read() as s:
+        assert s.scalar(select(func.count()).select_from(Alert).where(Alert.acknowledged_at.is_(None))) == 3
+    r = api.post("/alerts/acknowledge", "clerk", json={"ids": ids + ids[:1], "comment": "已处理"})
+    assert r.status_code == 200 and r.get_json() == {"acknowledged": 3}
+    again = api.post("/alerts/acknowledge", "clerk", json={"ids": ids})
+    assert again.get_json() == {"acknowledged": 0}  # acknowledged meanwhile: passed over, not an error

@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 from workflows import alerts
 
 from ..auth import current_actor, database, login_required
-from .schemas import AcknowledgeIn, AlertList, AlertOut, AlertQueryArgs
+from .schemas import AcknowledgedOut, AcknowledgeIn, AcknowledgeManyIn, AlertList, AlertOut, AlertQueryArgs
 
 PREFIX = "/alerts"
 blp = Blueprint("alerts", __name__, description="Warnings (预警) and breaches (超期) of time limits")
@@ -29,3 +29,16 @@ def list_alerts(args):
 def acknowledge(body, alert_id: int):
     actor = current_actor()
     return database().transaction(lambda s: alerts.acknowledge(s, alert_id, actor, body.get("comment")))
+
+
+@blp.route("/acknowledge", methods=["POST"])
+@blp.arguments(AcknowledgeManyIn)
+@blp.response(200, AcknowledgedOut)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def acknowledge_many(body):
+    """Several at once (the reminder panel's 知道了): open ones are acknowledged, ones acknowledged meanwhile
+    are passed over; one of another department refuses the lot."""
+    actor = current_actor()
+    done = database().transaction(lambda s: alerts.acknowledge_many(s, body["ids"], actor, body.get("comment")))
+    return {"acknowledged": done}

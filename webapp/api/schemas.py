@@ -424,6 +424,16 @@ class IncidentQueryArgs(Strict):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
 
 
+class AcknowledgeManyIn(Strict):
+    ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)), required=True,
+                      validate=validate.Length(min=1, max=100))
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class AcknowledgedOut(Schema):
+    acknowledged = fields.Integer()
+
+
 class AcknowledgeIn(Strict):
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 

@@ -21,16 +21,6 @@ def local(instant, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return to_local(instant).strftime(fmt) if instant else ""
 
 
-def working(minutes: int | None, budget: str | None = None) -> str:
-    """Time left, in words ("剩 2 小时 15 分", "超期 33 分钟")."""
-    return words.time_left(minutes, budget)
-
-
-COLOURS = words.COLOUR
-CLOCK_STATES = words.CLOCK_STATE
-STATUSES = words.CASE_STATUS
-
-
 def form_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -39,12 +29,9 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.finalize = words.finalize
     app.jinja_env.filters["text"] = words.text
     app.jinja_env.filters["case_no_like"] = words.case_no_like
+    app.jinja_env.filters["text_width"] = words.text_width
     app.jinja_env.filters["local"] = local
-    app.jinja_env.filters["working"] = working
     app.jinja_env.globals["form_token"] = form_token
-    app.jinja_env.globals["COLOURS"] = COLOURS
-    app.jinja_env.globals["STATUSES"] = STATUSES
-    app.jinja_env.globals["CLOCK_STATES"] = CLOCK_STATES
     app.jinja_env.globals["department_name"] = department_name
     app.jinja_env.filters["duration"] = words.duration
     app.jinja_env.filters["amount"] = words.amount

@@ -223,15 +223,8 @@ def acknowledge(alert_id: int):
 @login_required
 def acknowledge_all():
     """知道了 for every reminder shown: one click, not one per line."""
-    ids = [int(x) for x in request.form.getlist("alert_id") if x.isdigit()][:50]
-
-    def work(s):
-        for alert_id in ids:
-            found = s.get(Alert, alert_id)
-            if found is not None and found.acknowledged_at is None:
-                alerts.acknowledge(s, alert_id, current_user.actor, None)
-        return len(ids)
-    _act(work, _("已确认提醒"))
+    ids = [int(x) for x in request.form.getlist("alert_id") if x.isdigit()][:alerts.MAX_AT_ONCE]
+    _act(lambda s: alerts.acknowledge_many(s, ids, current_user.actor), _("已确认提醒"))
     return redirect(url_for("staff.worklist"))
 
 
@@ -555,16 +548,13 @@ def case_page(case_no: str):
     if current_user.role == "reviewer":  # a copy to them or their department is read now
         db().transaction(lambda s: copies.mark_read(s, case.id, current_user.actor))
     # each step's own submission is shown under it: parallel steps never overwrite each other's fields
-    records = [(item, _shown(definition.steps[item.step].fields if item.step in definition.steps else (),
-                             item.data or {})) for item in view["done_items"]]
-    start_data = _shown(definition.start_fields, case.data)
+    records = [(item, words.shown_fields(definition.steps[item.step].fields if item.step in definition.steps
+                                         else (), item.data or {})) for item in view["done_items"]]
+    start_data = words.shown_fields(definition.start_fields, case.data)
     story = words.history(view["history"], definition.steps, people)
     return page("case.html", story=story, case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
                 steps=definition.steps, records=records, start_data=start_data, extensions=granted, notes=thread,
                 supervisions=supervisions, opinions=opinions)
-
-
-_shown = words.shown_fields
 
 
 @bp.route("/attachments/<int:attachment_id>")

@@ -210,11 +210,15 @@ def admin_processes():
                 staff_admin.record(session, actor, "process.deployed" if result.created else "process.unchanged",
                                    None, {"process": result.version.process_key, "version": result.version.version})
                 return result
+            default_department = request.form.get("default_department") or None
             try:
-                checked = processes.check_file(content, upload.filename)  # checked before the write lock
+                with db().read() as session:  # checked before the write lock
+                    checked = processes.check_file(content, upload.filename, default_department, session)
                 result = db().transaction(work)
-                flash(_("已部署 %(k)s 第 %(v)d 版", k=result.version.process_key, v=result.version.version)
+                flash(_("已部署「%(n)s」第 %(v)d 版", n=result.version.name, v=result.version.version)
                       if result.created else _("内容未变，未产生新版本"), "ok")
+                for warning in checked.warnings:  # accepted, but not honoured as the modeler meant
+                    flash(_("提示：%(w)s", w=warning), "warning")
                 return redirect(url_for("supervision.admin_processes"))
             except DomainError as exc:
                 error = say(exc)
@@ -223,7 +227,8 @@ def admin_processes():
             Case.status.in_(("received", "in_progress", "paused"))).group_by(Case.process_version_id)).all())
         versions = session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_key,
                                                                    ProcessVersion.version.desc())).all()
-    return page("admin_processes.html", 400 if error else 200, versions=versions, counts=counts, error=error)
+    return page("admin_processes.html", 400 if error else 200, versions=versions, counts=counts, error=error,
+                departments=catalogue().departments)
 
 
 @bp.route("/admin/incidents", methods=["GET", "POST"])

@@ -285,6 +285,11 @@ def text(value: Any) -> Any:
     return catalogue().english.get(value, value)
 
 
+def text_width(value: Any, size: float = 13) -> float:
+    """About how wide a text is drawn, in pixels: a Chinese character is square, a Latin one about half."""
+    return sum(size if ord(c) > 0x2E80 else size * 0.6 for c in str(text(value)))
+
+
 def case_no_like(value: Any) -> bool:
     """A value that reads as a case number (2026QYKB000001): the page links it to that case."""
     import re

@@ -1,0 +1,119 @@
+"""A file from another modeler, made readable by the engine before it parses it: JUEL and FEEL expressions
+translated to Python (conditions, multi-instance counts and completion conditions, timer expressions), timers
+written the Camunda and Flowable way read as working-time timers, and scripts in other languages refused.
+Each refusal names the element (id and name) and quotes what it refused; each liberty taken is a warning."""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from timers.durations import parse_duration
+
+from ..errors import InvalidProcess
+from . import expressions
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+_ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+_CRON = re.compile(r"^\S+(\s+\S+){4,6}$")
+
+
+def _where(element: etree._Element) -> str:
+    """The element a problem is on: itself, or the flow or task that holds it."""
+    holder = element
+    while holder is not None and not holder.get("id"):
+        holder = holder.getparent()
+    if holder is None:
+        return "the file"
+    kind = etree.QName(holder).localname
+    name = " ".join((holder.get("name") or "").split())
+    label = {"sequenceFlow": "sequence flow"}.get(kind, kind)
+    return f"{label} '{holder.get('id')}'" + (f" ({name})" if name else "")
+
+
+def _refuse(element: etree._Element, message: str) -> InvalidProcess:
+    holder = element
+    while holder is not None and not holder.get("id"):
+        holder = holder.getparent()
+    text = f"{_where(element)}: {message}"
+    return InvalidProcess(text.replace("{", "{{").replace("}", "}}"),
+                          element=holder.get("id") if holder is not None else None)
+
+
+def _python(element: etree._Element, text: str, what: str) -> str:
+    try:
+        return expressions.translate(text)
+    except expressions.Unsupported as exc:
+        raise _refuse(element, f"the {what} {text.strip()!r} is outside the expressions OneWindow reads "
+                               f"({exc}); write it in Python or within the subset in docs/interop.md") from None
+
+
+def rewrite(tree: etree._ElementTree) -> list[str]:
+    """Rewrite the tree in place; return the warnings."""
+    warnings: list[str] = []
+    for script in tree.iter(f"{{{BPMN}}}scriptTask"):
+        language = (script.get("scriptFormat") or "python").strip().lower()
+        if language not in ("python", "py", "text/x-python", "spiff"):
+            raise _refuse(script, f"the script is written in {script.get('scriptFormat')!r}; OneWindow runs "
+                                  "Python scripts only (scriptFormat=\"python\"), in a sandbox")
+    for tag, what in (("conditionExpression", "condition"), ("loopCardinality", "multi-instance count"),
+                      ("completionCondition", "completion condition")):
+        for element in tree.iter(f"{{{BPMN}}}{tag}"):
+            text = (element.text or "").strip()
+            if not text:
+                continue
+            language = (element.get("language") or "").lower()
+            if language and not any(k in language for k in ("python", "juel", "feel", "el")):
+                raise _refuse(element, f"the {what} is written in {element.get('language')!r}; OneWindow reads "
+                                       "Python, JUEL (${…}) and FEEL (=…) expressions")
+            translated = _python(element, text, what)
+            if translated != text:
+                element.text = translated
+    for kind in ("timeDuration", "timeDate", "timeCycle"):
+        for element in tree.iter(f"{{{BPMN}}}{kind}"):
+            warning = _timer(element, kind)
+            if warning:
+                warnings.append(warning)
+    return warnings
+
+
+def _timer(element: etree._Element, kind: str) -> str | None:
+    text = (element.text or "").strip()
+    if not text:
+        raise _refuse(element, f"the timer's {kind} is empty; give a duration such as PT2H or P3D")
+    unquoted = text[1:-1] if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" else None
+    literal = unquoted if unquoted is not None else text
+    if expressions.dialect(text):
+        element.text = _python(element, text, "timer expression")
+        return None
+    if kind == "timeCycle":
+        if _CRON.match(literal):
+            raise _refuse(element, f"the timer cycle {literal!r} is a cron expression; write an ISO 8601 "
+                                   "repetition such as R3/PT10H")
+        if re.fullmatch(r"R\d*/.+", literal):
+            element.text = repr(literal)
+            return None
+        return None  # Python: checked as an expression
+    if kind == "timeDuration":
+        match = _ISO_DURATION.fullmatch(literal)
+        if match is None or literal == "P":
+            return None  # Python (a quoted literal or an expression), checked as such
+        days, hours, minutes, seconds = match.groups()
+        if days and (hours or minutes or seconds):
+            total = int(days) * 480 + int(hours or 0) * 60 + int(minutes or 0)  # a working day is 8 hours
+            element.text = repr(f"PT{total}M")
+            return (f"{_where(element)}: the duration {literal} mixes days and hours; counted as {total} working "
+                    "minutes (a working day has 8 hours)")
+        if seconds and float(seconds) > 0 or (not days and not hours and not minutes):
+            whole = int(hours or 0) * 60 + int(minutes or 0) + (1 if seconds and float(seconds) > 0 else 0)
+            whole = max(whole, 1)
+            element.text = repr(f"PT{whole}M")
+            return (f"{_where(element)}: the duration {literal} is counted in whole working minutes: "
+                    f"PT{whole}M")
+        parse_duration(literal)  # a plain working-time duration
+        element.text = repr(literal)
+        return None
+    if unquoted is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})?", literal):
+        element.text = repr(literal)  # an instant written bare, as Camunda and Flowable do
+    return None
