@@ -89,13 +89,14 @@ def db_upgrade(revision: str) -> None:
 
 
 def deploy_files(database: Database, files: list[Path], actor: str = "cli",
-                 default_department: str | None = None) -> list[str]:
+                 default_department: str | None = None, as_key: str | None = None) -> list[str]:
     lines = []
     for path in files:
         content = path.read_bytes()
         with database.read() as session:  # before the transaction: it only writes
             checked = processes.check_file(content, path.name, default_department, session)
-        result = database.transaction(lambda s, c=content, p=path, d=checked: processes.deploy(s, c, p.name, actor, d))
+        result = database.transaction(lambda s, c=content, p=path, d=checked: processes.deploy(
+            s, c, p.name, actor, d, as_key))
         verb = "deployed" if result.created else "unchanged"
         lines.append(f"{verb}: {result.version.process_key} version {result.version.version} ({path.name})")
         lines += [f"  warning: {w}" for w in checked.warnings]
@@ -108,14 +109,16 @@ def deploy_files(database: Database, files: list[Path], actor: str = "cli",
 @click.option("--department", "default_department", default=None, metavar="CODE",
               help="The department that works every task the file does not give to one (by lane, "
                    "'department' property, candidate group or assignee).")
-def deploy(files: tuple[Path, ...], bundled: bool, default_department: str | None) -> None:
+@click.option("--as", "as_key", default=None, metavar="KEY",
+              help="Confirm the file as the next version of process KEY when that id belongs to another file.")
+def deploy(files: tuple[Path, ...], bundled: bool, default_department: str | None, as_key: str | None) -> None:
     """Validate and deploy BPMN files; a new version is stored only when the content changed."""
     targets = list(files) + (processes.bundled_files() if bundled else [])
     if not targets:
         _fail("name a BPMN file or use --bundled")
     database = _database()
     try:
-        for line in deploy_files(database, targets, default_department=default_department):
+        for line in deploy_files(database, targets, default_department=default_department, as_key=as_key):
             click.echo(line)
     except DomainError as exc:
         _fail(exc.message)

@@ -54,12 +54,100 @@ def _layout(bpmn_xml: str):
     for edge in tree.xpath("//bpmndi:BPMNEdge", namespaces=NS):
         points = [(float(p.get("x")), float(p.get("y"))) for p in edge.findall("di:waypoint", NS)]
         edges.append((edge.get("bpmnElement"), points))
+    if not shapes:  # a file without layout (DI): laid out left to right here
+        return _auto_layout(tree, kinds, names)
+    return tuple(shapes), tuple(edges)
+
+
+SIZES = {"task": (110, 70), "event": (36, 36), "gateway": (50, 50)}
+
+
+def _size(kind: str) -> tuple[int, int]:
+    if kind.endswith("Event"):
+        return SIZES["event"]
+    if kind.endswith("Gateway"):
+        return SIZES["gateway"]
+    return SIZES["task"]
+
+
+def _auto_layout(tree, kinds: dict[str, str], names: dict[str, str]):
+    """Columns by the longest path from a start event (loops cut), one row per node of a column; flows drawn
+    from the right of one node to the left of the next. Plain, but every element and flow is there."""
+    process = tree.xpath("//bpmn:process[@isExecutable='true'] | //bpmn:process", namespaces=NS)
+    if not process:
+        return (), ()
+    root = process[0]
+    flows = [(f.get("id"), f.get("sourceRef"), f.get("targetRef"))
+             for f in root.iter(f"{{{NS['bpmn']}}}sequenceFlow")]
+    nodes = [el.get("id") for el in root if isinstance(el.tag, str) and el.get("id")
+             and etree.QName(el).localname not in ("sequenceFlow", "laneSet", "extensionElements",
+                                                  "documentation", "dataObject", "dataObjectReference",
+                                                  "textAnnotation", "association", "property", "ioSpecification")]
+    outgoing: dict[str, list[str]] = {n: [] for n in nodes}
+    for _fid, source, target in flows:
+        if source in outgoing and target in outgoing:
+            outgoing[source].append(target)
+    starts = [n for n in nodes if kinds.get(n) == "startEvent"] or nodes[:1]
+    column: dict[str, int] = {}
+    order: list[str] = []
+    seen: set[str] = set()
+    stack = [(n, iter(outgoing[n])) for n in reversed(starts)]
+    seen.update(starts)
+    while stack:  # depth first, for a topological order over the forward edges
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            order.append(node)
+        elif child not in seen:
+            seen.add(child)
+            stack.append((child, iter(outgoing[child])))
+    order.reverse()
+    order += [n for n in nodes if n not in seen]
+    position = {n: i for i, n in enumerate(order)}
+    for n in order:
+        column.setdefault(n, 0)
+        for child in outgoing[n]:
+            if position[child] > position[n]:
+                column[child] = max(column.get(child, 0), column[n] + 1)
+    rows: dict[int, int] = {}
+    shapes, centre = [], {}
+    for n in order:
+        col = column[n]
+        row = rows.get(col, 0)
+        rows[col] = row + 1
+        w, h = _size(kinds.get(n, "task"))
+        x, y = 40 + col * 170 + (110 - w) / 2, 40 + row * 120 + (70 - h) / 2
+        shapes.append((n, kinds.get(n, ""), names.get(n, ""), (x, y, w, h), None))
+        centre[n] = (x, y, w, h)
+    edges = []
+    for fid, source, target in flows:
+        if source in centre and target in centre:
+            sx, sy, sw, sh = centre[source]
+            tx, ty, tw, th = centre[target]
+            start, end = (sx + sw, sy + sh / 2), (tx, ty + th / 2)
+            if end[0] <= start[0]:  # a loop back: around underneath
+                low = max(sy + sh, ty + th) + 20
+                points = [(sx + sw / 2, sy + sh), (sx + sw / 2, low), (tx + tw / 2, low), (tx + tw / 2, ty + th)]
+            else:
+                mid = (start[0] + end[0]) / 2
+                points = [start, (mid, start[1]), (mid, end[1]), end]
+            edges.append((fid, points))
     return tuple(shapes), tuple(edges)
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    per_line = max(4, width // 13)
-    return [text[i:i + per_line] for i in range(0, len(text), per_line)][:3]
+    """A name in up to three lines: Chinese by characters, Latin by words."""
+    if sum(ord(c) > 0x2E80 for c in text) * 2 >= len(text):
+        per_line = max(4, width // 13)
+        return [text[i:i + per_line] for i in range(0, len(text), per_line)][:3]
+    per_line, lines = max(6, width // 7), [""]
+    for word in text.split():
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > per_line:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}".strip()
+    return lines[:3]
 
 
 def _grown(shapes) -> list:

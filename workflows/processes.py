@@ -32,6 +32,7 @@ from .catalogue import BPMN_DIR, catalogue
 from .errors import InvalidProcess, NotFound
 from .forms import Field, fields_from_properties
 from .modeling import assignment, rewrite, tasks
+from .modeling import forms as modeler_forms
 from .models import ProcessVersion
 from .scripting import ScriptRefused, compile_script, evaluate
 from .timer_events import WorkingDurationTimer, adopt_timers
@@ -167,6 +168,10 @@ def _step_for(task_spec, properties: dict[str, str], kind: str, assigning: _Assi
     code, assignee = assigning.department_of(task_spec, properties)
     dept = cat.departments[code]
     budget, budget_expr = properties.get("budget"), properties.get("budget_expr")
+    where = f"task '{element}'"
+    raw = assigning.elements.get(element)
+    if not budget and not budget_expr:
+        budget = modeler_forms.due_budget(raw, where, assigning.warnings)
     if budget:
         _check_duration(budget, element)
     if budget_expr:
@@ -175,6 +180,8 @@ def _step_for(task_spec, properties: dict[str, str], kind: str, assigning: _Assi
         fields = tuple(fields_from_properties(properties))
     except ValueError as exc:
         raise _invalid(str(exc), element) from None
+    declared = {f.name for f in fields}  # a spiffworkflow field wins over the modeler's of the same name
+    fields += tuple(f for f in modeler_forms.modeler_fields(raw, where, assigning.warnings) if f.name not in declared)
     return_to = tuple(t.strip() for t in properties.get("return_to", "").split(",") if t.strip())
     cc = tuple(t.strip() for t in properties.get("cc", "").split(",") if t.strip())
     return Step(element, task_spec.bpmn_name or element, kind, task_spec.lane, dept.code,
@@ -277,6 +284,10 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                     start_fields = tuple(fields_from_properties(props))
                 except ValueError as exc:
                     raise _invalid(str(exc), task_spec.bpmn_id) from None
+                declared = {f.name for f in start_fields}
+                start_fields += tuple(f for f in modeler_forms.modeler_fields(
+                    elements.get(task_spec.bpmn_id), f"start event '{task_spec.bpmn_id}'", assigning.warnings)
+                    if f.name not in declared)
                 case_budget, case_budget_expr = props.get("case_budget"), props.get("case_budget_expr")
                 case_clock = props.get("case_clock", "acceptance")
                 if case_clock not in ("acceptance", "start"):
@@ -384,9 +395,11 @@ def _user_lookup(session: Session) -> Callable[[str], str | None]:
 
 
 def deploy(session: Session, content: bytes, filename: str, actor: str = "system",
-           definition: ProcessDefinition | None = None) -> Deployment:
+           definition: ProcessDefinition | None = None, as_key: str | bool | None = None) -> Deployment:
     """Store a new version of the process when the content changed; refuse a broken file whole.
-    Pass the `definition` from `check_file()` so the transaction only writes."""
+    Pass the `definition` from `check_file()` so the transaction only writes. A file whose process id
+    already belongs to another process (another file name and another process name: modelers give every
+    new file "Process_1") is refused unless `as_key` confirms it as that process's next version."""
     if definition is None:
         definition = check_file(content, filename)
     text = content.decode("utf-8")
@@ -398,6 +411,13 @@ def deploy(session: Session, content: bytes, filename: str, actor: str = "system
     if current is not None and current.content_hash == digest and \
             _cache_key(digest, current.assignments) == _cache_key(digest, definition.assignments or None):
         return Deployment(current, False)
+    if current is not None and as_key not in (True, definition.key) and \
+            Path(current.filename).name != Path(filename).name and current.name != definition.name:
+        raise InvalidProcess("the process id '{key}' belongs to another process already ('{name}', version "
+                             "{version}, from {filename}); give this process its own id in the modeler, or "
+                             "confirm it as that process's next version (onewindow deploy --as {key})",
+                             {"key": definition.key, "name": current.name, "version": current.version,
+                              "filename": current.filename}, element=definition.key)
     number = (session.scalar(select(func.max(ProcessVersion.version))
                              .where(ProcessVersion.process_key == definition.key)) or 0) + 1
     version = ProcessVersion(process_key=definition.key, version=number, name=definition.name,

@@ -171,3 +171,16 @@ def test_healthz_and_metrics(app, deployed, client):
     assert "onewindow_scheduler_lag_seconds{job=\"sweep_clocks\"}" in text
     assert "onewindow_untallied_days 0" in text  # the only case was started today
     assert re.search(r"onewindow_request_seconds_count \d+", text)
+
+
+def test_a_deployed_file_downloads_as_it_was_uploaded(app, api):
+    original = (BPMN / "company_setup.bpmn").read_text(encoding="utf-8")
+    r = api.get("/processes/company_setup/versions/1/bpmn", "clerk")
+    assert r.status_code == 200 and r.get_data(as_text=True) == original
+    assert "company_setup.bpmn" in r.headers["Content-Disposition"]
+    assert api.get("/processes/company_setup/versions/99/bpmn", "clerk").status_code == 404
+    admin = Browser(app, "admin")
+    page = admin.get("/admin/processes/1").get_data(as_text=True)
+    assert "/admin/processes/1/bpmn" in page
+    assert admin.get("/admin/processes/1/bpmn").get_data(as_text=True) == original
+    assert Browser(app, "clerk").get("/admin/processes/1/bpmn").status_code in (302, 403)

@@ -123,3 +123,71 @@ def test_a_process_without_a_user_task_deploys_and_runs_on_its_own(deployed):
         s, "automatic", {"type": "person", "name": "张三", "id_no": "11010519491231002X"}, {}, cases.SYSTEM))
     with deployed.read() as s:
         assert s.get(type(case), case.id).status == "completed"
+
+
+CAMUNDA_FORM = """<bpmn:extensionElements><camunda:formData>
+  <camunda:formField id="amount" label="Amount" type="long"><camunda:validation>
+    <camunda:constraint name="required"/></camunda:validation></camunda:formField>
+  <camunda:formField id="kind" label="Kind" type="enum"><camunda:value id="a" name="Alpha"/>
+    <camunda:value id="b" name="Beta"/></camunda:formField>
+  <camunda:formField id="ok" label="Approved?" type="boolean"/>
+</camunda:formData></bpmn:extensionElements>"""
+FLOWABLE_FORM = """<bpmn:extensionElements>
+  <flowable:formProperty id="reason" name="Reason" type="string" required="true"/>
+  <flowable:formProperty id="shown" name="Shown only" type="string" writable="false"/>
+</bpmn:extensionElements>"""
+
+
+def test_modeler_forms_become_step_fields_and_due_dates_budgets(deployed):
+    checked, _ = _deploy(deployed, _file('camunda:candidateGroups="tax" camunda:dueDate="PT4H" '
+                                         'camunda:formKey="embedded:app:forms/review.html"', CAMUNDA_FORM))
+    fields = {f.name: f for f in checked.steps["review"].fields}
+    assert (fields["amount"].type, fields["amount"].required, fields["amount"].label) == ("integer", True, "Amount")
+    assert fields["kind"].choices == [("a", "Alpha"), ("b", "Beta")] and fields["ok"].type == "boolean"
+    assert checked.steps["review"].budget == "PT4H"
+    assert any("embedded:app:forms/review.html" in w for w in checked.warnings)
+    flowable, _ = _deploy(deployed, _file('flowable:candidateGroups="tax"', FLOWABLE_FORM)
+                          .replace(b'"modeled"', b'"modeled_flowable"'))
+    assert [(f.name, f.required) for f in flowable.steps["review"].fields] == [("reason", True)]
+
+
+def test_a_zeebe_embedded_form_is_read():
+    form = ('{"components": [{"key": "amount", "label": "Amount", "type": "number", "validate": {"required": true}},'
+            ' {"key": "choice", "type": "select", "values": [{"label": "Yes", "value": "y"}]},'
+            ' {"type": "text", "text": "# heading"}]}')
+    body = ('<bpmn:extensionElements><zeebe:formDefinition formKey="camunda-forms:bpmn:form1"/>'
+            '<zeebe:assignmentDefinition candidateGroups="tax"/></bpmn:extensionElements>')
+    # Camunda 8 keeps the form's JSON in the process's own extension elements
+    content = _file("", body).replace(b'<bpmn:startEvent id="start">', (
+        '<bpmn:extensionElements><zeebe:userTaskForm id="form1">' + form.replace("&", "&amp;").replace("<", "&lt;")
+        + '</zeebe:userTaskForm></bpmn:extensionElements><bpmn:startEvent id="start">').encode())
+    checked = processes.check_file(content, "z.bpmn")
+    fields = {f.name: f for f in checked.steps["review"].fields}
+    assert fields["amount"].type == "number" and fields["amount"].required
+    assert fields["choice"].choices == [("y", "Yes")] and "heading" not in str(fields)
+
+
+def test_a_process_id_of_another_file_is_refused_unless_confirmed(deployed):
+    _deploy(deployed, _file('camunda:candidateGroups="tax"'))
+    other = _file('camunda:candidateGroups="tax"').replace(b'name="Modeled elsewhere"', b'name="Something else"')
+    checked = processes.check_file(other, "other.bpmn")
+    with pytest.raises(InvalidProcess) as refused:
+        deployed.transaction(lambda s: processes.deploy(s, other, "other.bpmn", "test", checked))
+    assert "'modeled' belongs to another process already ('Modeled elsewhere', version 1" in refused.value.message
+    assert "--as modeled" in refused.value.message
+    confirmed = deployed.transaction(lambda s: processes.deploy(s, other, "other.bpmn", "test", checked,
+                                                                as_key="modeled"))
+    assert confirmed.version.version == 2
+
+
+def test_the_deploy_command_takes_a_default_department_and_says_what_it_did(deployed, db_url, tmp_path):
+    from tests.webapp.test_time_api import cli
+
+    path = tmp_path / "approval.bpmn"
+    path.write_bytes(_file('flowable:candidateGroups="management"'))
+    refused = cli(db_url, "deploy", str(path))
+    assert refused.returncode != 0 and "candidate group 'management'" in refused.stderr + refused.stdout
+    done = cli(db_url, "deploy", "--department", "window", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "deployed: modeled version 1 (approval.bpmn)" in done.stdout
+    assert "warning:" in done.stdout and "default department window" in done.stdout

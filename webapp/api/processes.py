@@ -1,3 +1,6 @@
+from urllib.parse import quote
+
+from flask import Response
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
@@ -52,3 +55,23 @@ def get_process(key: str):
             if version.process_key == key:
                 return _describe(version, count)
     raise NotFound("no process '{key}' is deployed", {"key": key})
+
+
+@blp.route("/<key>/versions/<int:number>/bpmn")
+@blp.doc(security=[{"bearer": []}], responses={200: {"description": "the deployed BPMN file, as uploaded"}})
+@login_required
+def get_bpmn(key: str, number: int):
+    """The file a version was deployed from, to open again in a modeler."""
+    with database().read() as session:
+        version = session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == key,
+                                                               ProcessVersion.version == number))
+        if version is None:
+            raise NotFound("no process '{key}' is deployed", {"key": key})
+        return bpmn_download(version)
+
+
+def bpmn_download(version: ProcessVersion) -> Response:
+    response = Response(version.bpmn_xml, mimetype="application/xml")
+    name = quote(version.filename or f"{version.process_key}.bpmn")
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    return response

@@ -206,7 +206,8 @@ def admin_processes():
             actor = current_user.actor
 
             def work(session):
-                result = processes.deploy(session, content, upload.filename, actor.username, checked)
+                result = processes.deploy(session, content, upload.filename, actor.username, checked,
+                                          as_key=request.form.get("new_version") == "yes")
                 staff_admin.record(session, actor, "process.deployed" if result.created else "process.unchanged",
                                    None, {"process": result.version.process_key, "version": result.version.version})
                 return result
@@ -264,6 +265,19 @@ def admin_process(version_id: int):
             abort(404)
         svg = diagram.render_svg(version.bpmn_xml, {}, version.name)
     return page("admin_process.html", version=version, svg=svg)
+
+
+@bp.route("/admin/processes/<int:version_id>/bpmn")
+@roles()
+def admin_process_file(version_id: int):
+    """The deployed file, to open again in a modeler."""
+    from ..api.processes import bpmn_download
+
+    with db().read() as session:
+        version = session.get(ProcessVersion, version_id)
+        if version is None:
+            abort(404)
+        return bpmn_download(version)
 
 
 @bp.route("/admin/calendar", methods=["GET", "POST"])

@@ -37,8 +37,7 @@ def _refuse(element: etree._Element, message: str) -> InvalidProcess:
     while holder is not None and not holder.get("id"):
         holder = holder.getparent()
     text = f"{_where(element)}: {message}"
-    return InvalidProcess(text.replace("{", "{{").replace("}", "}}"),
-                          element=holder.get("id") if holder is not None else None)
+    return InvalidProcess(text, element=holder.get("id") if holder is not None else None)
 
 
 def _python(element: etree._Element, text: str, what: str) -> str:
@@ -49,9 +48,93 @@ def _python(element: etree._Element, text: str, what: str) -> str:
                                f"({exc}); write it in Python or within the subset in docs/interop.md") from None
 
 
+ACTIVITIES = ("task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask",
+              "businessRuleTask", "subProcess", "callActivity")
+
+
+def implicit_gateways(tree: etree._ElementTree) -> list[str]:
+    """Several flows leaving an activity (the 同意 / 驳回 style of many Flowable files) mean, in BPMN, that each
+    flow whose condition holds is taken, an unconditional one always, the activity's default flow when none
+    holds. The engine wants a gateway for that: one is put in between, inclusive (or parallel when no flow has
+    a condition), taking over the conditions and the default."""
+    warnings: list[str] = []
+    for process in tree.iter(f"{{{BPMN}}}process", f"{{{BPMN}}}subProcess"):
+        flows = [f for f in process if isinstance(f.tag, str) and etree.QName(f).localname == "sequenceFlow"]
+        for activity in list(process):
+            if not isinstance(activity.tag, str) or etree.QName(activity).localname not in ACTIVITIES:
+                continue
+            leaving = [f for f in flows if f.get("sourceRef") == activity.get("id")]
+            if len(leaving) < 2:
+                continue
+            conditional = any(f.find(f"{{{BPMN}}}conditionExpression") is not None for f in leaving)
+            kind = "inclusiveGateway" if conditional else "parallelGateway"
+            gateway_id = f"{activity.get('id')}__split"
+            gateway = etree.Element(f"{{{BPMN}}}{kind}", id=gateway_id)
+            default = activity.attrib.pop("default", None)
+            if default and conditional:
+                gateway.set("default", default)
+            for flow in leaving:
+                flow.set("sourceRef", gateway_id)
+                if conditional and flow.get("id") != default and flow.find(f"{{{BPMN}}}conditionExpression") is None:
+                    always = etree.SubElement(flow, f"{{{BPMN}}}conditionExpression")
+                    always.text = "True"  # an unconditional flow beside conditional ones is always taken
+            entry = etree.Element(f"{{{BPMN}}}sequenceFlow", id=f"{activity.get('id')}__to_split",
+                                  sourceRef=activity.get("id"), targetRef=gateway_id)
+            for outgoing in activity.findall(f"{{{BPMN}}}outgoing"):
+                activity.remove(outgoing)
+                etree.SubElement(gateway, f"{{{BPMN}}}outgoing").text = outgoing.text
+            etree.SubElement(activity, f"{{{BPMN}}}outgoing").text = entry.get("id")
+            incoming = etree.Element(f"{{{BPMN}}}incoming")
+            incoming.text = entry.get("id")
+            gateway.insert(0, incoming)
+            process.append(gateway)
+            process.append(entry)
+            name = " ".join((activity.get("name") or "").split())
+            warnings.append(f"element '{activity.get('id')}'" + (f" ({name})" if name else "") +
+                            f": {len(leaving)} flows leave it; read through an implicit {kind[:-7]} gateway")
+    return warnings
+
+
+def collections(tree: etree._ElementTree) -> None:
+    """Multi-instance by collection, written the Camunda, Flowable or Zeebe way (`camunda:collection=
+    "${approvers}" camunda:elementVariable="approver"`, Zeebe `inputCollection="=approvers" inputElement=
+    "approver"`), becomes BPMN's own loop data input and input item, which the engine reads: one instance, and
+    one 会签 work item, per element (a department code or a username gives the item to them)."""
+    from .assignment import NAMESPACES
+
+    for loop in tree.iter(f"{{{BPMN}}}multiInstanceLoopCharacteristics"):
+        if loop.find(f"{{{BPMN}}}loopDataInputRef") is not None or loop.find(f"{{{BPMN}}}loopCardinality") is not None:
+            continue
+        collection = element_name = None
+        for prefix in ("camunda", "flowable", "activiti"):
+            ns = NAMESPACES[prefix]
+            collection = collection or loop.get(f"{{{ns}}}collection")
+            element_name = element_name or loop.get(f"{{{ns}}}elementVariable")
+        zeebe = NAMESPACES["zeebe"]
+        for definition in loop.iter(f"{{{zeebe}}}loopCharacteristics"):
+            collection = collection or definition.get("inputCollection")
+            element_name = element_name or definition.get("inputElement")
+        if not collection:
+            continue
+        python = _python(loop, collection, "multi-instance collection") if expressions.dialect(collection) \
+            else collection.strip()
+        if not re.fullmatch(r"[A-Za-z_]\w*", python):
+            raise _refuse(loop, f"the multi-instance collection {collection.strip()!r} is not a variable; name "
+                                "the case data that holds the list (a department code or a username per element)")
+        element_name = (element_name or "item").strip()
+        if not re.fullmatch(r"[A-Za-z_]\w*", element_name):
+            raise _refuse(loop, f"the multi-instance element variable {element_name!r} is not a plain name")
+        data_input = etree.Element(f"{{{BPMN}}}loopDataInputRef")
+        data_input.text = python
+        data_item = etree.Element(f"{{{BPMN}}}inputDataItem", id=element_name, name=element_name)
+        loop.insert(0, data_item)
+        loop.insert(0, data_input)
+
+
 def rewrite(tree: etree._ElementTree) -> list[str]:
     """Rewrite the tree in place; return the warnings."""
-    warnings: list[str] = []
+    warnings: list[str] = implicit_gateways(tree)
+    collections(tree)
     for script in tree.iter(f"{{{BPMN}}}scriptTask"):
         language = (script.get("scriptFormat") or "python").strip().lower()
         if language not in ("python", "py", "text/x-python", "spiff"):

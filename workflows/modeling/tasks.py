@@ -57,8 +57,8 @@ def read_tasks(tree: etree._ElementTree) -> list[str]:
         bound = _binding(element)
         if bound is not None and kind == "serviceTask":
             what, attribute = bound
-            raise InvalidProcess(f"{where}: the service task calls {what} ({attribute}); {INSTEAD}"
-                                 .replace("{", "{{").replace("}", "}}"), element=element.get("id"))
+            raise InvalidProcess(f"{where}: the service task calls {what} ({attribute}); {INSTEAD}",
+                                 element=element.get("id"))
         if kind in ("sendTask", "receiveTask") and element.get("messageRef"):
             continue  # a message the engine sends or waits for
         element.tag = f"{{{BPMN}}}task"
