@@ -242,6 +242,9 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
     version's (who works each task, as decided at its deploy); without them they are decided here."""
     tree = read_xml(content)
     task_warnings = tasks.read_tasks(tree)  # code-bound service tasks refused; unbound ones become plain tasks
+    for called in tree.xpath("//*[local-name()='callActivity']/@calledElement"):
+        for process in tree.xpath("//*[local-name()='process'][@id=$id]", id=called):
+            process.set("isExecutable", "true")  # what a call activity in the same file calls runs with it
     task_warnings += rewrite.rewrite(tree)  # JUEL / FEEL to Python, timers the Camunda way, foreign scripts
     elements = {el.get("id"): el for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
     assigning = _Assigning(stored=assignments, default_department=default_department,
@@ -251,9 +254,11 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
     try:
         parser.add_bpmn_xml(tree, filename)
         ids = parser.get_process_ids()
-        if len(ids) != 1:
+        called = {c.get("calledElement") for c in tree.xpath("//*[local-name()='callActivity']")}
+        roots = [i for i in ids if i not in called]  # a main process with the processes it calls
+        if len(ids) != 1 and len(roots) != 1:
             raise _pools_refused(tree, ids)
-        key = ids[0]
+        key = ids[0] if len(ids) == 1 else roots[0]
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except ValidationException as exc:

@@ -78,7 +78,7 @@ def test_the_intake_page_reports_all_problems_at_once_beside_the_fields(app, dep
     page = r.get_data(as_text=True)
     assert r.status_code == 400
     # the blank name, the bad code and the materials, all in one answer, each beside its field
-    errors = re.findall(r'<span class="field-error" role="alert">([^<]+)</span>', page)
+    errors = re.findall(r'<span class="field-error" role="alert"[^>]*>([^<]+)</span>', page)
     assert "必填" in errors and "不是有效的统一社会信用代码" in errors, errors
     assert any(e.startswith("受理须收齐全部必需材料") and REQUIRED[0] in e for e in errors), errors
     summary = re.search(r'<p class="error" role="alert">([^<]+)</p>', page).group(1)
