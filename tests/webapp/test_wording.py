@@ -185,7 +185,11 @@ def test_the_documents_a_hall_hands_out(app, journey, tmp_path):
     assert "不予受理决定书" in refused and "行政复议" in refused and "行政诉讼" in refused
     refused_no = re.search(r'id="case-no">([^<]+)<', refused).group(1)
     # the same documents as PDF: they render, carry the case number and their Chinese in an embedded font
+    service = clerk.get(f"/cases/{journey['done']}/notice?doc=service").get_data(as_text=True)
+    assert "送达回证" in service and "受送达人签收" in service and "窗口领取" in service
+    assert clerk.get(f"/cases/{journey['paused']}/notice?doc=service").status_code == 404  # nothing to serve yet
     for case_no, doc, words in ((taken, "receipt", "收件回执"), (journey["done"], "", "办结通知书"),
+                                (journey["done"], "service", "送达回证"),
                                 (journey["paused"], "", "补正材料通知书"), (refused_no, "", "行政复议")):
         r = clerk.get(f"/cases/{case_no}/notice?doc={doc}&format=pdf")
         assert r.status_code == 200 and r.content_type == "application/pdf" and r.data.startswith(b"%PDF")

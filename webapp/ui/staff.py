@@ -159,7 +159,7 @@ def receipt(case_no: str):
         view = cases.case_view(session, case)
         matter = catalogue().matters.get(case.matter_code)
         definition = definition_for(case.process_version)
-    if doc not in ("", "receipt"):
+    if doc not in ("", "receipt", "service") or (doc == "service" and case.status not in ("completed", "refused")):
         abort(404)
     # what the case produced (licence, certificate, seal numbers), each under its step's field label
     results = [(label, value) for item in view["done_items"] if item.step in definition.steps
