@@ -17,7 +17,7 @@ from timers.clock import wall_now as now_wall
 
 from . import throttle
 from .catalogue import ROLES, catalogue
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, Problems
 from .models import ApiToken, LoginThrottle, Membership, User
 
 TOKEN_LIFETIME = timedelta(hours=12)
@@ -35,20 +35,26 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,100}$")
 
 def add_user(session: Session, username: str, role: str, password: str, department: str | None = None,
              display_name: str = "", positions: tuple[str, ...] | list[str] = ()) -> User:
+    problems = Problems()  # every problem of the form at once
     if not _USERNAME.match(username or ""):
-        raise InvalidInput("username: 2-100 letters, digits, dot, dash or underscore")
+        problems.add(InvalidInput("username: 2-100 letters, digits, dot, dash or underscore",
+                                  fields={"username": "invalid"}))
     if role not in ROLES:
-        raise InvalidInput("role: one of {roles}", {"roles": ', '.join(ROLES)})
-    check_password_policy(username, password)
+        problems.add(InvalidInput("role: one of {roles}", {"roles": ', '.join(ROLES)}, fields={"role": "invalid"}))
+    with problems.collecting():
+        check_password_policy(username, password)
     departments = catalogue().departments
     if role in ("clerk", "reviewer"):
         if department is None:
             department = "window" if role == "clerk" else None
         if department not in departments:
-            raise InvalidInput("department: a {role} needs one of {departments}",
-                               {"role": role, "departments": ', '.join(departments)})
+            problems.add(InvalidInput("department: a {role} needs one of {departments}",
+                                      {"role": role, "departments": ', '.join(departments)},
+                                      fields={"department": "required"}))
     elif department is not None and department not in departments:
-        raise InvalidInput("department: one of {departments}", {"departments": ', '.join(departments)})
+        problems.add(InvalidInput("department: one of {departments}", {"departments": ', '.join(departments)},
+                                  fields={"department": "invalid"}))
+    problems.check()
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict("user '{username}' already exists", {"username": username})
     user = User(username=username, role=role, department=department, display_name=display_name or username,

@@ -132,3 +132,12 @@ def test_tokens_expire_by_real_time_not_the_demo_clock(client, deployed, manual_
     token = _token(client).get_json()["token"]
     deployed.transaction(lambda s: set_clock(s, datetime(2027, 6, 1, 9, tzinfo=SHANGHAI)))
     assert client.get("/api/v1/processes", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_a_new_user_form_reports_every_problem_at_once(app, deployed):
+    admin = Browser(app, "admin")
+    r = admin.post_form("/admin/users", op="create", username="x", role="reviewer", department="nowhere",
+                        password="short")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and "有 3 处需要更正" in page
+    assert "用户名" in page and "密码：至少" in page and "部门" in page
