@@ -31,7 +31,7 @@ from timers.durations import parse_duration
 from .catalogue import BPMN_DIR, catalogue
 from .errors import InvalidProcess, NotFound
 from .forms import Field, fields_from_properties
-from .modeling import assignment, rewrite, tasks
+from .modeling import assignment, inference, rewrite, tasks
 from .modeling import forms as modeler_forms
 from .models import ProcessVersion
 from .scripting import ScriptRefused, compile_script, evaluate
@@ -303,6 +303,9 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                     _check_expression(case_budget_expr, task_spec.bpmn_id)
             elif isinstance(task_spec, EndEvent) and props.get("outcome"):
                 outcomes[task_spec.bpmn_id] = props["outcome"]
+    # what the gateways decide on and no form asks for (a stored version re-reads its file: the same fields)
+    steps, start_fields, inferred = inference.infer([spec, *subprocess_specs.values()], steps, start_fields, spec)
+    assigning.warnings += inferred
     if not any(step.kind == "task" for step in steps.values()):  # legitimate: a fully automatic process
         assigning.warnings.append("the process has no user task: its cases run on their own, and the window, "
                                   "worklists and progress page have no step of it to show")

@@ -218,3 +218,16 @@ def test_a_file_without_layout_is_drawn_left_to_right():
     assert set(at) == {"approve", "record"}
     assert at["approve"][0] < at["record"][0]  # the flow reads left to right
     assert svg.count('<polyline class="edge"') == 4 and "审批" in svg and 'width="10"' not in svg
+
+
+def test_a_gateway_deciding_on_an_undeclared_variable_asks_for_it_in_the_step_before():
+    without_form = FLOWABLE_STYLE.replace(
+        """<extensionElements><flowable:formProperty id="decision" name="意见" type="enum" required="true">
+        <flowable:value id="agree" name="同意"/><flowable:value id="reject" name="驳回"/></flowable:formProperty>
+      </extensionElements>""", "")
+    assert "formProperty" not in without_form
+    checked = processes.check_file(without_form.encode(), "leave.bpmn20.xml")
+    fields = {f.name: f for f in checked.steps["approve"].fields}
+    assert fields["decision"].type == "choice" and fields["decision"].options == ("agree", "reject")
+    assert fields["decision"].required
+    assert any("decides on 'decision', which no form declares" in w for w in checked.warnings)
