@@ -143,7 +143,17 @@ class WorkingCalendar:
                     return self.close_of_business(day)
         raise AssertionError("unreachable")
 
+    def add_natural_days(self, start: datetime, days: int) -> datetime:
+        """Close of business of the `days`-th natural day after the start day (not counted); a last day
+        that is a rest day or a holiday moves to the next working day (民法典 art. 203)."""
+        day = _local_date(start) + timedelta(days=days)
+        while not self.is_workday(day):
+            day += timedelta(days=1)
+        return self.close_of_business(day)
+
     def due(self, start: datetime, duration: WorkingDuration) -> datetime:
+        if duration.natural:
+            return self.add_natural_days(start, duration.days)
         if duration.days:
             return self.add_days(start, duration.days)
         return self.add_minutes(start, duration.minutes)
@@ -167,7 +177,7 @@ class WorkingCalendar:
     def budget_minutes(self, start: datetime, duration: WorkingDuration) -> int:
         """A budget in working minutes (a day budget: from the start to its due instant)."""
         if duration.days:
-            return self.elapsed_minutes(start, self.add_days(start, duration.days))
+            return self.elapsed_minutes(start, self.due(start, duration))
         return duration.minutes
 
     def minutes_per_day(self, day: date) -> int:

@@ -33,6 +33,8 @@ def budget_minutes(text: str | None) -> int | None:
     if not text:
         return None
     d = parse_duration(text)
+    if d.natural:  # about five working days in seven natural ones
+        return d.days * MINUTES_PER_DAY * 5 // 7
     return d.days * MINUTES_PER_DAY if d.days else d.minutes
 
 

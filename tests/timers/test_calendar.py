@@ -116,3 +116,24 @@ def test_seconds_are_kept_at_a_period_end():
     assert cal.add_minutes(start, 1) == datetime(2026, 3, 2, 11, 59, 30, tzinfo=SHANGHAI)
     assert cal.subtract_minutes(datetime(2026, 3, 2, 13, 0, 30, tzinfo=SHANGHAI), 2) == start
     assert cal.elapsed_minutes(start, datetime(2026, 3, 2, 13, 0, 30, tzinfo=SHANGHAI)) == 2
+
+
+# --- natural days (自然日): the start day not counted, a last day off moves to the next working day --------
+@pytest.mark.parametrize("start, text, expected", [
+    (at(2026, 3, 2, 10), "natural:P20D", at(2026, 3, 23, 18)),  # the 20th day is a Sunday: Monday
+    (at(2026, 3, 6, 16), "natural:P1D", at(2026, 3, 9, 18)),  # "1 天内" from a Friday: Saturday, so Monday
+    (at(2026, 9, 24, 10), "natural:P7D", at(2026, 10, 8, 18)),  # lands in National Day: the day after it
+    (at(2026, 3, 2, 10), "natural:P3D", at(2026, 3, 5, 18)),  # an ordinary Thursday
+])
+def test_natural_day_limits(start, text, expected):
+    assert due(start, text) == expected
+
+
+def test_natural_days_are_written_distinctly_and_read_back():
+    natural = parse_duration("natural:P20D")
+    assert natural.natural and natural.days == 20 and natural.iso() == "natural:P20D"
+    assert parse_duration("P20D").natural is False and natural != parse_duration("P20D")
+    assert natural.words() == "20 个自然日"
+    assert due(at(2026, 3, 2, 10), "natural:P20D") < due(at(2026, 3, 2, 10), "P20D")
+    with pytest.raises(ValueError, match="natural:PnD"):
+        parse_duration("natural:PT3H")
