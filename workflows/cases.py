@@ -167,7 +167,16 @@ def prepare_start(session: Session, process_key: Any, applicant: Any, data: Any,
         matter = catalogue().matter_for_process(process_key)
         # a process deployed before its catalogue entry still numbers its cases
         code = matter.code if matter else process_key.upper().replace("_", "")[:12]
-    budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
+    if definition.case_budget == "catalogue":  # the promised limit of the matter, its region and kind
+        limit = matter.promised_for(clean) if matter else None
+        if limit is None:
+            raise InvalidInput("{field}: the catalogue gives no time limit for this choice",
+                               {"field": matter.promised_limit_by if matter else "matter"},
+                               fields={matter.promised_limit_by if matter and matter.promised_limit_by
+                                       else "matter": "invalid"})
+        budget = parse_duration(limit).iso()
+    else:
+        budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
     workflow, state = run_engine(sla.working_calendar(session), lambda: engine.new_workflow(definition, clean),
                                  "from its start")
     return PreparedStart(process_key, version, definition, person, clean, code, budget, workflow, state,

@@ -1,7 +1,13 @@
-"""The matter catalogue (事项目录) and the departments, read from bpmn/catalogue.yaml."""
+"""The matter catalogue (事项目录) and the departments, read from bpmn/catalogue.yaml.
+
+Limits differ between cities (the Mianyang plan and the Suining list set different ones): a matter may give,
+under `regions:`, what its limits are in each region, and a deployment chooses its region with
+ONEWINDOW_REGION (else the catalogue's `region:`). The guide, the clocks of new cases and the statistics
+then read that region's limits; a running case keeps the clocks it started with."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +16,8 @@ from typing import Any
 import yaml
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+REGIONAL = ("statutory_limit", "promised_limit", "promised_limit_by", "promised_limits", "step_limits", "fee",
+            "legal_basis", "conditions", "targets")
 ROLES = ("clerk", "reviewer", "supervisor", "admin")
 
 
@@ -44,12 +52,17 @@ class Matter:
             return self.promised_limits.get(str(data.get(self.promised_limit_by)))
         return self.promised_limit
 
+    def step_limit(self, step: str) -> str | None:
+        return (self.extra.get("step_limits") or {}).get(step)
+
 
 @dataclass(frozen=True)
 class Catalogue:
     departments: dict[str, Department]
     matters: dict[str, Matter]
     english: dict[str, str] = field(default_factory=dict)  # Chinese text of BPMN and catalogue → English
+    region: str | None = None  # whose limits are in force (the matters' `regions:`)
+    regions: dict[str, str] = field(default_factory=dict)  # code → name
     aliases: dict[str, str] = field(default_factory=dict)  # another name (a modeler's group) → department code
 
     def department_named(self, name: str | None) -> str | None:
@@ -68,15 +81,27 @@ class Catalogue:
         return next((m for m in self.matters.values() if m.process == process_key), None)
 
 
-def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
+def parse_catalogue(raw: dict[str, Any], region: str | None = None) -> Catalogue:
+    regions = {str(k): str(v) for k, v in (raw.get("regions") or {}).items()}
+    region = region or raw.get("region")
+    if region is not None and regions and region not in regions:
+        raise ValueError(f"region {region!r} is not one of the catalogue's regions ({', '.join(regions)})")
     departments = {
         code: Department(code, d["name"], d.get("name_en", d["name"]), d.get("role", "reviewer"))
         for code, d in (raw.get("departments") or {}).items()
     }
     matters: dict[str, Matter] = {}
     for m in raw.get("matters") or []:
+        chosen = (m.get("regions") or {}).get(region) if region else None
+        if chosen:  # this region's limits (and fees, bases …) replace the matter's own
+            unknown_keys = set(chosen) - set(REGIONAL)
+            if unknown_keys:
+                raise ValueError(f"matter {m['code']}: regions.{region} may set {', '.join(REGIONAL)}, "
+                                 f"not {', '.join(sorted(unknown_keys))}")
+            m = {**m, **chosen}
         known = {"code", "name", "name_en", "process", "departments", "materials", "statutory_limit",
-                 "promised_limit", "promised_limit_by", "promised_limits", "fee", "legal_basis", "conditions"}
+                 "promised_limit", "promised_limit_by", "promised_limits", "fee", "legal_basis", "conditions",
+                 "regions"}
         matters[m["code"]] = Matter(
             code=m["code"], name=m["name"], name_en=m.get("name_en", m["name"]), process=m["process"],
             departments=tuple(m.get("departments", [])), materials=m.get("materials", {}),
@@ -93,10 +118,14 @@ def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
     unknown = sorted({code for code in aliases.values() if code not in departments})
     if unknown:
         raise ValueError(f"catalogue aliases name unknown departments: {', '.join(unknown)}")
-    return Catalogue(departments, matters, english, aliases)
+    return Catalogue(departments, matters, english, aliases, region, regions)
 
 
-@lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
+    return _catalogue(os.environ.get("ONEWINDOW_REGION") or None)
+
+
+@lru_cache(maxsize=4)
+def _catalogue(region: str | None) -> Catalogue:
     with open(BPMN_DIR / "catalogue.yaml", encoding="utf-8") as fh:
-        return parse_catalogue(yaml.safe_load(fh))
+        return parse_catalogue(yaml.safe_load(fh), region)

@@ -136,6 +136,7 @@ class _Assigning:
 
     stored: dict[str, dict] | None = None
     default_department: str | None = None
+    process_key: str = ""
     user_department: Callable[[str], str | None] = staticmethod(lambda _name: None)
     elements: dict[str, etree._Element] = field(default_factory=dict)
     resolved: dict[str, dict] = field(default_factory=dict)
@@ -162,12 +163,27 @@ class _Assigning:
         return chosen.department, chosen.assignee
 
 
+FROM_CATALOGUE = "catalogue"  # a budget property that takes its limit from the catalogue (by region and kind)
+
+
+def _catalogue_limit(process_key: str, step: str) -> str:
+    matter = catalogue().matter_for_process(process_key)
+    limit = matter.step_limit(step) if matter else None
+    if limit is None:
+        raise _invalid("budget=\"catalogue\" but the catalogue gives this step no limit (a matter of process "
+                       "{process} with step_limits.{step})", step, {"process": process_key, "step": step})
+    _check_duration(limit, step)
+    return limit
+
+
 def _step_for(task_spec, properties: dict[str, str], kind: str, assigning: _Assigning) -> Step:
     cat = catalogue()
     element = task_spec.bpmn_id
     code, assignee = assigning.department_of(task_spec, properties)
     dept = cat.departments[code]
     budget, budget_expr = properties.get("budget"), properties.get("budget_expr")
+    if budget == FROM_CATALOGUE:  # the limit the catalogue gives this step in the region in force
+        budget = _catalogue_limit(assigning.process_key, element)
     where = f"task '{element}'"
     raw = assigning.elements.get(element)
     if not budget and not budget_expr:
@@ -259,6 +275,7 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
         if len(ids) != 1 and len(roots) != 1:
             raise _pools_refused(tree, ids)
         key = ids[0] if len(ids) == 1 else roots[0]
+        assigning.process_key = key
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except ValidationException as exc:
@@ -297,7 +314,11 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                 case_clock = props.get("case_clock", "acceptance")
                 if case_clock not in ("acceptance", "start"):
                     raise _invalid("case_clock: acceptance or start", task_spec.bpmn_id)
-                if case_budget:
+                if case_budget == FROM_CATALOGUE:  # the matter's promised limit, by region and kind, at start
+                    if catalogue().matter_for_process(key) is None:
+                        raise _invalid("case_budget=\"catalogue\" but no matter of the catalogue runs process "
+                                       "{process}", task_spec.bpmn_id, {"process": key})
+                elif case_budget:
                     _check_duration(case_budget, task_spec.bpmn_id)
                 if case_budget_expr:
                     _check_expression(case_budget_expr, task_spec.bpmn_id)
@@ -324,7 +345,10 @@ _cache_lock = threading.Lock()
 
 
 def _cache_key(digest: str, assignments: dict | None) -> str:
-    return digest if not assignments else digest + ":" + json.dumps(assignments, sort_keys=True)
+    """A parsed definition depends on the file, its stored assignments, and the region (catalogue limits)."""
+    key = digest if not assignments else digest + ":" + json.dumps(assignments, sort_keys=True)
+    region = catalogue().region
+    return key if not region else f"{key}@{region}"
 
 
 def definition_for(version: ProcessVersion) -> ProcessDefinition:

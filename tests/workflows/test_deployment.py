@@ -23,7 +23,7 @@ def test_unchanged_file_creates_no_version_and_changed_one_does(database):
     first = database.transaction(lambda s: deploy(s, COMPANY_SETUP, "company_setup.bpmn"))
     again = database.transaction(lambda s: deploy(s, COMPANY_SETUP, "company_setup.bpmn"))
     assert first.created and not again.created and again.version.id == first.version.id
-    changed = COMPANY_SETUP.replace(b'value="PT3H" />\n          <spiffworkflow:property name="field:seal_no"',
+    changed = COMPANY_SETUP.replace(b'value="catalogue" />\n          <spiffworkflow:property name="field:seal_no"',
                                     b'value="PT2H" />\n          <spiffworkflow:property name="field:seal_no"')
     assert changed != COMPANY_SETUP
     second = database.transaction(lambda s: deploy(s, changed, "company_setup.bpmn"))
@@ -106,7 +106,7 @@ def _script_process(script: str) -> bytes:
     (XXE, "DOCTYPE"), (LAUGHS, "DOCTYPE"), (EXTERNAL_DTD, "DOCTYPE"),
     (b"<not-closed>", "not well-formed"),
     (b"\xff\xfe\x00garbage", "UTF-8"),
-    (COMPANY_SETUP.replace(b'value="PT3H"', b'value="three hours"'), "registration"),
+    (COMPANY_SETUP.replace(b'name="budget" value="catalogue"', b'name="budget" value="three hours"'), "registration"),
     (COMPANY_SETUP.replace('name="市场监督管理局"'.encode(), 'name="无此部门"'.encode()), "registration"),
     (COMPANY_SETUP.replace(b'field:license_no" value="string"', b'field:license_no" value="blob"'),
      "registration"),
@@ -123,7 +123,7 @@ def test_broken_or_hostile_files_are_refused_and_nothing_is_stored(database, con
 
 
 def test_refusal_names_the_element(database):
-    broken = COMPANY_SETUP.replace(b'value="PT3H"', b'value="P1DT3H"')
+    broken = COMPANY_SETUP.replace(b'name="budget" value="catalogue"', b'name="budget" value="P1DT3H"')
     with pytest.raises(InvalidProcess) as refused:
         database.transaction(lambda s: deploy(s, broken, "company_setup.bpmn"))
     assert refused.value.details["element"] in ("registration", "seal")

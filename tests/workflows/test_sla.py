@@ -239,7 +239,7 @@ def test_scheduler_once_after_downtime_records_each_missed_alert_once_at_its_tru
 def test_a_year_without_schedule_shows_calendar_missing_until_it_is_loaded(deployed, manual_clock, client, api):
     database = deployed
     five_days = next(p for p in bundled_files() if p.name == "company_setup.bpmn").read_bytes().replace(
-        b'name="case_budget" value="PT8H"', b'name="case_budget" value="P5D"')
+        b'name="case_budget" value="catalogue"', b'name="case_budget" value="P5D"')
     database.transaction(lambda s: deploy(s, five_days, "company_setup.bpmn"))
     case = start_company_case(database, at(2026, 12, 28, 10))
     c = clocks(database, case.id)["case"]
