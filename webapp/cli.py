@@ -32,6 +32,11 @@ DEMO_USERS = [
     ("housing2", "reviewer", "housing", "住建承办人"),
     ("nrp", "reviewer", "nrp", "自然资源审批员"),
     ("ndrc", "reviewer", "ndrc", "发改审批员"),
+    ("power", "reviewer", "power", "供电公司客户经理"),
+    ("water", "reviewer", "water", "自来水公司客户经理"),
+    ("gas", "reviewer", "gas", "燃气公司客户经理"),
+    ("finance", "reviewer", "finance", "财政局审批员"),
+    ("hotline", "clerk", "hotline", "12345话务员"),
 ]
 
 

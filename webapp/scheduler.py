@@ -71,7 +71,9 @@ def run_blocking(db: Database, interval: int = INTERVAL_SECONDS, parent_pid: int
     scheduler = configure(BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(4)}),
                           db, interval)
     scheduler.start()
-    scheduler.add_job(_catch_up, args=[db], id="catch_up")
+    # a thread of its own, not a one-off scheduler job: APScheduler 3 raises JobLookupError from its own
+    # thread when it is shut down while removing a finished one-off job (seen on a quick Ctrl-C)
+    threading.Thread(target=_catch_up, args=(db,), name="catch-up", daemon=True).start()
     while not stop.wait(0.5):
         if parent_pid and os.getppid() != parent_pid:
             break  # the server that started us is gone (even killed): do not run on as an orphan

@@ -307,7 +307,8 @@ def _for_instance(session: Session, item: WorkItem, task, at: datetime) -> None:
     username to that person (claimed)."""
     parent = task.parent
     input_item = getattr(getattr(parent, "task_spec", None), "input_item", None)
-    if input_item is None:
+    # only the instances themselves: the step after a multi-instance task also has it as its parent
+    if input_item is None or getattr(parent.task_spec, "task_spec", None) != task.task_spec.name:
         return
     element = task.data.get(input_item.bpmn_id)
     if not isinstance(element, str):

@@ -16,6 +16,7 @@ from tests.conftest import COMPANY, PERSON
 from tests.webapp.test_pages import REQUIRED, Browser, accept_case, intake_form
 from tests.webapp.test_seed_processes import accept
 from webapp.cli import DEMO_USERS
+from workflows.catalogue import catalogue
 
 ISO_DURATION = re.compile(r"\bP(?:\d+[YMWD])*(?:T(?:\d+(?:\.\d+)?[HMS])+)?\b(?<!P)")
 SNAKE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
@@ -23,8 +24,8 @@ DOTTED = re.compile(r"\b[a-z]+\.[a-z_]+\b")  # audit actions: case.started, work
 WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
 # proper names and marks a Chinese page may carry: the product, formats, the case-number codes of the
 # matters, and units or terms used as they are in Chinese offices
-ALLOWED_EN = {"OneWindow", "English", "CSV", "Excel", "PDF", "BPMN", "API", "OpenAPI", "QYKB", "GCJS", "BDCDJ", "HFGZ",
-              "SVG", "URL", "Bearer", "JSON", "kVA", "PNG", "JPEG", "XLSX", "QR"}
+ALLOWED_EN = {"OneWindow", "English", "CSV", "Excel", "PDF", "BPMN", "API", "OpenAPI", "HFGZ",
+              "SVG", "URL", "Bearer", "JSON", "kVA", "PNG", "JPEG", "XLSX", "QR"} | set(catalogue().matters)
 HAN = re.compile(r"[\u4e00-\u9fff]")
 SKIP = ("/logout", "/static/", "/export", ".xlsx", ".csv", ".pdf", "/api/", "/metrics", "/healthz", "/files/",
         "/attachments/")

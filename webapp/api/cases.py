@@ -12,7 +12,7 @@ blp = Blueprint("cases", __name__, description="Cases (办件)")
 def _detail(session, case) -> dict:
     view = cases.case_view(session, case)
     fields = ("case_no", "status", "outcome", "process_key", "process_version", "matter_code",
-              "data", "budget", "created_at", "updated_at", "completed_at", "created_by")
+              "data", "budget", "created_at", "updated_at", "completed_at", "created_by", "next_timer_at")
     # the query code lets its holder act as the applicant: the window hands it over, nobody else sees it
     code = case.query_code if visibility.sees_query_code(current_actor()) else None
     return {**{name: getattr(case, name) for name in fields}, "query_code": code,

@@ -182,6 +182,8 @@ class CaseOut(Schema):
     updated_at = LocalTime()
     completed_at = LocalTime(allow_none=True)
     created_by = fields.String()
+    next_timer_at = LocalTime(allow_none=True, metadata={"description": "when the process's next timer fires "
+                                                                       "(a notice period ends, a wait is over)"})
 
 
 class CaseDetail(CaseOut):
