@@ -37,6 +37,9 @@ DEMO_USERS = [
     ("gas", "reviewer", "gas", "燃气公司客户经理"),
     ("finance", "reviewer", "finance", "财政局审批员"),
     ("hotline", "clerk", "hotline", "12345话务员"),
+    ("telecom", "reviewer", "telecom", "通信运营商客户经理"),
+    ("landscape", "reviewer", "landscape", "园林绿化审批员"),
+    ("roads", "reviewer", "roads", "交通运输审批员"),
 ]
 
 

@@ -18,7 +18,7 @@ START = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # the day before the holi
 # the worker of each department in the demo data
 WORKER = {"window": "clerk", "hotline": "hotline", "power": "power", "water": "water", "gas": "gas",
           "finance": "finance", "samr": "samr", "tax": "tax", "police": "police", "housing": "housing",
-          "nrp": "nrp"}
+          "nrp": "nrp", "telecom": "telecom", "landscape": "landscape", "roads": "roads"}
 
 
 def _value(field: dict, choices: dict):
@@ -87,6 +87,14 @@ CASES = [
     ("hotline_ticket", {}, {"handling_department": "tax", "satisfaction": "satisfied"},
      ("step", "dispatch", datetime(2026, 9, 30, 15, tzinfo=SHANGHAI))),  # PT4H: 10–12, 13–15
     ("simple_deregistration", {}, {"result": "approve"}, None),
+    ("telecom_access", {"address": "船山区一号"}, {},
+     ("case", None, datetime(2026, 10, 10, 18, tzinfo=SHANGHAI))),  # P3D
+    ("tax_refund", {"refund_kind": "vat_credit", "amount": 12000}, {},
+     ("case", None, datetime(2026, 10, 13, 18, tzinfo=SHANGHAI))),  # P5D
+    ("utility_works", {"works_kind": "other"}, {},
+     ("case", None, datetime(2026, 10, 12, 18, tzinfo=SHANGHAI))),  # P4D, four departments in parallel
+    ("procurement_deadlines", {"project_name": "办公设备采购"}, {},
+     ("step", "result", datetime(2026, 10, 13, 18, tzinfo=SHANGHAI))),  # P5D
 ]
 
 
@@ -124,11 +132,14 @@ def test_the_notice_period_counts_natural_days(api, deployed, manual_clock):
 @pytest.mark.parametrize("process, field", [("power_connection", "voltage_kind"),
                                             ("water_connection", "connection_kind"),
                                             ("gas_connection", "connection_kind"),
-                                            ("tax_deregistration", "taxpayer_kind")])
+                                            ("tax_deregistration", "taxpayer_kind"),
+                                            ("tax_refund", "refund_kind"),
+                                            ("utility_works", "works_kind")])
 def test_each_kind_takes_its_limit_from_the_catalogue(api, deployed, manual_clock, process, field):
     deployed.transaction(lambda s: set_clock(s, START, frozen=True))
     matter = catalogue().matter_for_process(process)
-    extra = {"address": "一号"} if process in ("power_connection", "water_connection") else {}
+    extra = {"power_connection": {"address": "一号"}, "water_connection": {"address": "一号"},
+             "tax_refund": {"amount": 100}}.get(process, {})
     for kind, limit in matter.promised_limits.items():
         case_no = api.start(process, {field: kind, **extra})["case_no"]
         assert api.get(f"/cases/{case_no}").get_json()["budget"] == limit, kind
@@ -155,3 +166,26 @@ def test_the_catalogue_holds_the_documents_limits_for_both_regions():
     assert m["RXGD"].step_limit("handle") == "P5D" and m["RXGD"].extra["targets"]["satisfaction"] == 0.9
     assert "不收取设计费、开户费、接水费" in m["YSBZ"].fee and "6立方米" in m["YQBZ"].fee
     assert s["BDCDJ"].promised_limits["general"] == "P3D" and m["BDCDJ"].promised_limits["general"] == "P2D"
+    assert m["TXJR"].promised_limit == "P3D"
+    assert m["SWTS"].promised_limits == {"vat_credit": "P5D", "vat_credit_small": "P1D", "export": "P10D"}
+    assert m["WXBL"].promised_limits == {"small": "P1D", "other": "P4D"}
+    assert [m["ZFCG"].step_limit(x) for x in ("result", "contract", "bid_bond", "performance_bond", "payment")] == \
+        ["P5D", "P20D", "P1D", "P1D", "natural:P20D"]
+
+
+def test_payment_within_twenty_natural_days_of_the_invoice(api, deployed, manual_clock):
+    deployed.transaction(lambda s: set_clock(s, START, frozen=True))
+    case_no = api.start("procurement_deadlines", {"project_name": "办公设备采购"})["case_no"]
+    for _ in range(6):
+        items = {i["step"]: i for i in api.get(f"/cases/{case_no}").get_json()["open_items"]}
+        if "payment" in items:
+            break
+        for step, item in items.items():
+            data = {"accept": {"decision": "accept"}, "result": {"supplier": "某公司"},
+                    "contract": {"contract_no": "HT-1"}, "bid_bond": {"refunded": True},
+                    "acceptance": {"accepted": True, "invoice_no": "FP-1"}}[step]
+            assert api.post(f"/work-items/{item['id']}/complete", WORKER[item["department"]],
+                            json={"data": data}).status_code == 200
+    payment = _clock(api, case_no, "step", "payment")
+    assert payment["budget"] == "natural:P20D"
+    assert _local(payment["due_at"]) == datetime(2026, 10, 20, 18, tzinfo=SHANGHAI)  # 20 days, not 20 working days
