@@ -102,6 +102,8 @@ class Report:
     appeals_upheld: int
     rectified: int
     extended: int = 0  # cases whose limit was extended (延期 approved in the period)
+    paused_by_matter: dict[str, dict[str, int]] = field(default_factory=dict)  # matter → pause kind → minutes
+    targets: list[TargetRow] = field(default_factory=list)
 
     @property
     def satisfaction_rate(self) -> float | None:
@@ -111,6 +113,70 @@ class Report:
     def rectification_rate(self) -> float | None:
         owed = self.bad - self.appeals_upheld  # a rating found mistaken or malicious needs no rectification
         return self.rectified / owed if owed > 0 else None
+
+
+@dataclass
+class TargetRow:
+    """A target the source documents set for a matter, with what the period achieved."""
+
+    matter: str
+    name: str
+    kind: str  # average_days | share | special_share
+    label: str  # the catalogue's own words for it
+    target: float | None
+    actual: float | None
+
+    @property
+    def met(self) -> bool | None:
+        if self.actual is None or self.target is None:
+            return None
+        return self.actual <= self.target if self.kind == "average_days" else self.actual >= self.target
+
+
+def _targets(session: Session, start: date, end: date, report: Report, matter_filter: str | None) -> list[TargetRow]:
+    """Each matter's `targets` from the catalogue (the region in force), measured in the period:
+    - average_days: N — the average working days of the case clocks against N;
+    - a share: {step, field?, good?, at_least, label} — of the cases accepted (or received, for a matter
+      without a case clock), how many completed the step
+      (with the field among the good values): a reply rate, a call-back satisfaction;
+    - special_share: {label} — the share of the matter's working time excluded as 特别程序 (testing, appraisal)."""
+    rows: list[TargetRow] = []
+    for code, matter in catalogue().matters.items():
+        wanted = matter.extra.get("targets") or {}
+        if not wanted or (matter_filter and code != matter_filter):
+            continue
+        stats = report.matters.get(code)
+        for key, spec in wanted.items():
+            spec = spec if isinstance(spec, dict) else {"value": spec}
+            label = str(spec.get("label") or key)
+            if key == "average_days":
+                avg = stats.times.avg if stats else None
+                rows.append(TargetRow(code, matter.name, "average_days", label, float(spec.get("value")),
+                                      None if avg is None else round(avg / MINUTES_PER_DAY, 2)))
+            elif key == "special_share":
+                paused = report.paused_by_matter.get(code, {})
+                used = (stats.times.used_sum if stats else 0) + sum(paused.values())
+                rows.append(TargetRow(code, matter.name, "special_share", label, None,
+                                      round(paused.get("special", 0) / used, 3) if used else None))
+            elif "step" in spec:
+                rows.append(TargetRow(code, matter.name, "share", label, float(spec.get("at_least", 1.0)),
+                                      _step_share(session, start, end, code, spec, stats)))
+    return rows
+
+
+def _step_share(session: Session, start: date, end: date, code: str, spec: dict, stats) -> float | None:
+    from .models import WorkItem
+
+    lo, hi = tallies.bounds(start, end)
+    rows = session.execute(select(WorkItem.data).join(Case, Case.id == WorkItem.case_id).where(
+        Case.matter_code == code, WorkItem.step == spec["step"], WorkItem.state == "completed",
+        WorkItem.completed_at >= lo, WorkItem.completed_at < hi)).scalars().all()
+    if spec.get("field"):
+        good = set(spec.get("good") or [])
+        answered = [r for r in rows if isinstance(r, dict) and spec["field"] in r]
+        return round(sum(r[spec["field"]] in good for r in answered) / len(answered), 3) if answered else None
+    base = (stats.accepted or stats.received) if stats else 0  # matters without a case clock count no acceptance
+    return round(min(len(rows) / base, 1.0), 3) if base else None
 
 
 def p90_of(hist: dict[int, int]) -> float | None:
@@ -143,6 +209,7 @@ def report(session: Session, start: date, end: date, process: str | None = None,
     departments: dict[str, TimeStats] = defaultdict(TimeStats)
     hists: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))  # (scope, key) → histogram
     paused: dict[str, int] = defaultdict(int)
+    paused_by_matter: dict[str, dict[str, int]] = {}
     supplements = tolerated = ratings = satisfied = bad = 0
     for t in tallies.for_period(session, start, end):
         if t.matter_code in internal or (process and t.process_key != process) or \
@@ -175,6 +242,8 @@ def report(session: Session, start: date, end: date, process: str | None = None,
                 hists[key][value] += n
         elif t.kind == "paused":
             paused[t.state] += t.used_sum
+            by_matter = paused_by_matter.setdefault(t.matter_code, {})
+            by_matter[t.state] = by_matter.get(t.state, 0) + t.used_sum
         elif t.kind == "supplement":
             supplements += t.n
         elif t.kind == "tolerated":
@@ -190,9 +259,11 @@ def report(session: Session, start: date, end: date, process: str | None = None,
     for name, times in departments.items():
         times.p90 = p90_of(hists.get(("step", name), {}))
     results = _followup_results(session, start, end, internal, process, matter)
-    return Report(start, end, dict(sorted(matters.items())), dict(sorted(departments.items())), dict(paused),
-                  supplements, tolerated, ratings, satisfied, bad, results.count("appeal_upheld"),
-                  results.count("rectified"), _extended(session, start, end, process, matter))
+    result = Report(start, end, dict(sorted(matters.items())), dict(sorted(departments.items())), dict(paused),
+                    supplements, tolerated, ratings, satisfied, bad, results.count("appeal_upheld"),
+                    results.count("rectified"), _extended(session, start, end, process, matter), paused_by_matter)
+    result.targets = _targets(session, start, end, result, matter)
+    return result
 
 
 def _extended(session: Session, start: date, end: date, process: str | None, matter: str | None) -> int:

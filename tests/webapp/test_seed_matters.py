@@ -163,7 +163,11 @@ def test_the_catalogue_holds_the_documents_limits_for_both_regions():
     assert m["JYZX"].promised_limit == "natural:P20D" and m["JYZX"].step_limit("decide") == "P1D"
     assert m["SWZX"].promised_limits == {"general_vat": "P10D", "small": "P5D"}
     assert m["TSCL"].step_limit("review") == "P2D"
-    assert m["RXGD"].step_limit("handle") == "P5D" and m["RXGD"].extra["targets"]["satisfaction"] == 0.9
+    assert m["RXGD"].step_limit("handle") == "P5D"
+    assert m["RXGD"].extra["targets"]["satisfaction"]["at_least"] == 0.9
+    assert m["RXGD"].extra["targets"]["reply_rate"]["at_least"] == 1.0
+    assert s["BDCDJ"].extra["targets"]["average_days"]["value"] == 2 and "targets" not in m["BDCDJ"].extra
+    assert m["SWTS"].extra["targets"]["average_days"]["value"] == 10
     assert "不收取设计费、开户费、接水费" in m["YSBZ"].fee and "6立方米" in m["YQBZ"].fee
     assert s["BDCDJ"].promised_limits["general"] == "P3D" and m["BDCDJ"].promised_limits["general"] == "P2D"
     assert m["TXJR"].promised_limit == "P3D"
@@ -189,3 +193,21 @@ def test_payment_within_twenty_natural_days_of_the_invoice(api, deployed, manual
     payment = _clock(api, case_no, "step", "payment")
     assert payment["budget"] == "natural:P20D"
     assert _local(payment["due_at"]) == datetime(2026, 10, 20, 18, tzinfo=SHANGHAI)  # 20 days, not 20 working days
+
+
+def test_the_documents_targets_show_in_the_statistics(app, api, deployed, manual_clock):
+    import re
+
+    from tests.webapp.test_pages import Browser
+
+    deployed.transaction(lambda s: set_clock(s, START, frozen=True))
+    _run(api, deployed, "hotline_ticket", {}, {"handling_department": "tax", "satisfaction": "satisfied"})
+    _run(api, deployed, "hotline_ticket", {}, {"handling_department": "samr", "satisfaction": "dissatisfied"})
+    page = Browser(app, "supervisor").get("/stats?from=2026-09-01&to=2026-10-31").get_data(as_text=True)
+    table = re.search(r'(?s)<table class="list" id="targets">(.*?)</table>', page).group(1)
+    rows = [re.sub(r"<[^>]+>", "|", row) for row in table.split("<tr>")[2:]]
+    reply = next(r for r in rows if "回复率" in r)
+    satisfaction = next(r for r in rows if "回访满意率" in r)
+    assert "≥ 100.0%" in reply and "|100.0%|" in reply and "|达成|" in reply
+    assert "≥ 90.0%" in satisfaction and "|50.0%|" in satisfaction and "未达成" in satisfaction
+    assert any("检验、检测、鉴定、专家评审" in r for r in rows)  # the complaints' excluded time, shown as a share
