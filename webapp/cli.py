@@ -132,6 +132,33 @@ def deploy(files: tuple[Path, ...], bundled: bool, default_department: str | Non
         _fail(exc.message)
 
 
+@main.group("import")
+def import_() -> None:
+    """Bring lists into the system."""
+
+
+@import_.command("reform-tasks")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-bad", is_flag=True, help="Import the good rows of a file with bad ones (listed).")
+def import_reform_tasks(path: Path, skip_bad: bool) -> None:
+    """Start a reform-task case for each row of a CSV or Excel task list (序号, 主要任务, 牵头单位, 配合单位,
+    责任领导, 完成时限); a file with a bad row imports nothing unless --skip-bad."""
+    from workflows import task_lists
+
+    database = _database()
+    try:
+        result = task_lists.import_tasks(database, path, skip_bad)
+    except DomainError as exc:
+        _fail(exc.message)
+    for error in result.errors:
+        click.echo(error, err=True)
+    if result.errors and not skip_bad:
+        _fail(f"{len(result.errors)} bad row(s); nothing imported (--skip-bad imports the others)")
+    click.echo(f"imported {len(result.created)} task(s)" +
+               (f", {len(result.skipped)} already there" if result.skipped else "") +
+               (f", {len(result.errors)} bad row(s) skipped" if result.errors else ""))
+
+
 @main.group()
 def user() -> None:
     """Staff accounts."""

@@ -8,7 +8,8 @@ from typing import Any
 
 from .errors import InvalidInput, Problems, problem
 
-TYPES = ("company", "person")
+TYPES = ("company", "person", "organisation")  # organisation: a government body or other organisation
+_ORG_CODE = re.compile(r"^[0-9A-Z\-]{2,30}$")
 
 # GB 32100-2015: 18 characters from this alphabet, the last a check character.
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -50,7 +51,7 @@ def check_applicant(raw: Any) -> Applicant:
     problems = Problems()
     kind = raw.get("type")
     if kind not in TYPES:
-        problems.add(problem("applicant.type", "must be company or person"))
+        problems.add(problem("applicant.type", "must be company, person or organisation"))
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.add(problem("applicant.name", "required"))
@@ -63,6 +64,9 @@ def check_applicant(raw: Any) -> Applicant:
         id_no = id_no.strip().upper()
         if kind == "company" and not uscc_is_valid(id_no):
             problems.add(problem("applicant.id_no", "not a valid unified social credit code (统一社会信用代码)"))
+        elif kind == "organisation" and not (uscc_is_valid(id_no) or _ORG_CODE.match(id_no)):
+            problems.add(problem("applicant.id_no", "an organisation's code: its unified social credit code or "
+                                                    "2 to 30 letters, digits or dashes"))
         elif kind == "person" and not resident_id_is_valid(id_no):
             problems.add(problem("applicant.id_no", "not a valid resident ID number (居民身份证号码)"))
     contact = raw.get("contact")

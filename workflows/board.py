@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from timers.clock import now
+from timers.clock import now, to_local
 
 from . import sla
 from .models import ACTIVE_CLOCK, SlaClock, WorkItem
@@ -78,3 +78,37 @@ def board(session: Session, query: BoardQuery, at: datetime | None = None) -> Bo
         select(WorkItem.id, WorkItem.assignee).where(WorkItem.id.in_(ids)))} if ids else {}
     rows = [BoardRow(sla.view(session, c, at), assignees.get(c.work_item_id)) for c in clocks]
     return Board(rows, counts, total, query)
+
+
+@dataclass
+class DeadlineRow:
+    """Open cases of a matter tracked by a date in their data (reform tasks by their 完成时限), per unit."""
+
+    matter: str
+    unit: str
+    open: int
+    overdue: int
+
+
+def deadlines(session: Session, at: datetime | None = None) -> list[DeadlineRow]:
+    """For each matter the catalogue tracks by a deadline field (`deadline_field`, `unit_field`): its open
+    cases per unit, and how many are past their deadline — the most overdue units first."""
+    from .catalogue import catalogue
+    from .models import Case
+
+    today = to_local(at or now()).date().isoformat()
+    rows: list[DeadlineRow] = []
+    for code, matter in catalogue().matters.items():
+        field, unit = matter.extra.get("deadline_field"), matter.extra.get("unit_field")
+        if not field or not unit:
+            continue
+        counts: dict[str, list[int]] = {}
+        for data in session.scalars(select(Case.data).where(
+                Case.matter_code == code, Case.status.in_(("received", "in_progress", "paused")))):
+            data = data or {}
+            entry = counts.setdefault(str(data.get(unit) or "?"), [0, 0])
+            entry[0] += 1
+            deadline = data.get(field)
+            entry[1] += bool(deadline and str(deadline) < today)
+        rows += [DeadlineRow(code, u, n, late) for u, (n, late) in counts.items()]
+    return sorted(rows, key=lambda r: (r.matter, -r.overdue, -r.open, r.unit))

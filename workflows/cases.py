@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from timers.clock import now, to_local
+from timers.clock import SHANGHAI, now, to_local
 from timers.durations import parse_duration
 
 from . import engine, sla, tallies
@@ -85,6 +85,16 @@ def _budget(fixed: str | None, expression: str | None, data: dict[str, Any], wha
     except Exception as exc:  # a data-dependent budget the data cannot decide
         raise InvalidInput("{what}: the time limit cannot be worked out from the case data ({exc})",
                            {"what": what, "exc": exc}) from None
+
+
+def _until(deadline: Any) -> str | None:
+    """A deadline given as a date (a reform task's 完成时限): natural days from today to it, so the clock is due
+    at close of business that day (or the next working day). None for no deadline (长期) or one already past
+    (the case starts overdue; the board counts it by its date)."""
+    if not deadline:
+        return None
+    days = (date.fromisoformat(str(deadline)) - now().astimezone(SHANGHAI).date()).days
+    return f"natural:P{days}D" if days >= 1 else None
 
 
 def _budget_of(step: Step, task) -> str | None:
@@ -167,7 +177,9 @@ def prepare_start(session: Session, process_key: Any, applicant: Any, data: Any,
         matter = catalogue().matter_for_process(process_key)
         # a process deployed before its catalogue entry still numbers its cases
         code = matter.code if matter else process_key.upper().replace("_", "")[:12]
-    if definition.case_budget == "catalogue":  # the promised limit of the matter, its region and kind
+    if definition.case_budget and definition.case_budget.startswith("until:"):
+        budget = _until(clean.get(definition.case_budget[len("until:"):]))
+    elif definition.case_budget == "catalogue":  # the promised limit of the matter, its region and kind
         limit = matter.promised_for(clean) if matter else None
         if limit is None:
             raise InvalidInput("{field}: the catalogue gives no time limit for this choice",

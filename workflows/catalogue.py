@@ -118,7 +118,7 @@ def parse_catalogue(raw: dict[str, Any], region: str | None = None) -> Catalogue
     unknown = sorted({code for code in aliases.values() if code not in departments})
     if unknown:
         raise ValueError(f"catalogue aliases name unknown departments: {', '.join(unknown)}")
-    return Catalogue(departments, matters, english, aliases, region, regions)
+    return Catalogue(departments, matters, english=english, aliases=aliases, region=region, regions=regions)
 
 
 def catalogue() -> Catalogue:

@@ -164,6 +164,7 @@ class _Assigning:
 
 
 FROM_CATALOGUE = "catalogue"  # a budget property that takes its limit from the catalogue (by region and kind)
+UNTIL = "until:"  # case_budget="until:FIELD": the case is due at close of business of the date in FIELD
 
 
 def _catalogue_limit(process_key: str, step: str) -> str:
@@ -314,7 +315,12 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                 case_clock = props.get("case_clock", "acceptance")
                 if case_clock not in ("acceptance", "start"):
                     raise _invalid("case_clock: acceptance or start", task_spec.bpmn_id)
-                if case_budget == FROM_CATALOGUE:  # the matter's promised limit, by region and kind, at start
+                if case_budget and case_budget.startswith(UNTIL):  # a deadline the case data gives as a date
+                    wanted = case_budget[len(UNTIL):]
+                    if not any(f.name == wanted and f.type == "date" for f in start_fields):
+                        raise _invalid("case_budget=\"until:{field}\" needs a start field {field} of type date",
+                                       task_spec.bpmn_id, {"field": wanted})
+                elif case_budget == FROM_CATALOGUE:  # the matter's promised limit, by region and kind, at start
                     if catalogue().matter_for_process(key) is None:
                         raise _invalid("case_budget=\"catalogue\" but no matter of the catalogue runs process "
                                        "{process}", task_spec.bpmn_id, {"process": key})

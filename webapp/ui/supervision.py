@@ -44,11 +44,12 @@ def sla_board():
                              per_page=_int("per_page", 50, 10, 200))
     with db().read() as session:
         result = board.board(session, query)
+        tracked = board.deadlines(session)
         # each process by the name of its latest version
         processes = dict(session.execute(select(ProcessVersion.process_key, ProcessVersion.name)
                                          .order_by(ProcessVersion.process_key, ProcessVersion.version)).all())
     return page("board.html", b=result, processes=processes, matters=catalogue().matters,
-                departments=catalogue().departments)
+                departments=catalogue().departments, tracked=tracked)
 
 
 @bp.route("/alerts")
