@@ -63,7 +63,8 @@ def test_a_task_runs_its_rounds_and_the_board_counts_the_overdue(deployed, manua
     deployed.transaction(lambda s: set_clock(s, datetime(2026, 9, 28, 10, tzinfo=SHANGHAI), frozen=True))
     book = Workbook()
     book.active.append(["序号", "主要任务", "牵头单位", "责任单位", "市级牵头领导", "完成进度时限"])
-    book.active.append(["1", "压减企业开办时间", "市市场监管局", "市税务局、市公安局等市直有关部门", "颜 超", "2026年10月底"])
+    book.active.append(["1", "压减企业开办时间", "市市场监管局", "市税务局、市公安局等市直有关部门", "颜 超",
+                        "2026年10月底"])
     book.active.append(["2", "清理证明事项", "市司法局", "", "颜超", "2026年6月底"])  # already past
     path = tmp_path / "tasks.xlsx"
     book.save(path)
