@@ -98,15 +98,16 @@ def db_upgrade(revision: str) -> None:
 
 def deploy_files(database: Database, files: list[Path], actor: str = "cli",
                  default_department: str | None = None, as_key: str | None = None) -> list[str]:
+    """Deploy files together: a BPMN file with the processes it calls and the DMN decisions it takes from the
+    other files (or a .zip); each main process becomes a version of its own."""
     lines = []
-    for path in files:
-        content = path.read_bytes()
+    for name, content, companions in processes.bundle([(p.name, p.read_bytes()) for p in files]):
         with database.read() as session:  # before the transaction: it only writes
-            checked = processes.check_file(content, path.name, default_department, session)
-        result = database.transaction(lambda s, c=content, p=path, d=checked: processes.deploy(
-            s, c, p.name, actor, d, as_key))
+            checked = processes.check_file(content, name, default_department, session, companions or None)
+        result = database.transaction(lambda s, c=content, n=name, d=checked: processes.deploy(
+            s, c, n, actor, d, as_key))
         verb = "deployed" if result.created else "unchanged"
-        lines.append(f"{verb}: {result.version.process_key} version {result.version.version} ({path.name})")
+        lines.append(f"{verb}: {result.version.process_key} version {result.version.version} ({name})")
         lines += [f"  warning: {w}" for w in checked.warnings]
     return lines
 

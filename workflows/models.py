@@ -66,6 +66,8 @@ class ProcessVersion(Base):
     deployed_by: Mapped[str] = mapped_column(String(100), default="system")
     # task id → {"department": code, "assignee": username|None}, resolved at deploy (processes.parse_definition)
     assignments: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # file name → text of the files deployed with this one (called processes, DMN decisions)
+    companions: Mapped[dict | None] = mapped_column(JSON, nullable=True, deferred=True)
 
 
 class CaseSequence(Base):

@@ -8,6 +8,7 @@ per process version; specs are immutable at run time, so every case of a version
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 from collections.abc import Callable
@@ -76,6 +77,7 @@ class ProcessDefinition:
     # who works each task, resolved at deploy and stored with the version (modeling/assignment.py)
     assignments: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # accepted but not honoured: said at deploy
+    companions: dict[str, str] = field(default_factory=dict)  # the files deployed with it
 
 
 def _hardened_parser() -> etree.XMLParser:
@@ -252,27 +254,69 @@ def _pools_refused(tree: etree._ElementTree, executable: list[str]) -> InvalidPr
     return InvalidProcess("no process of the file is executable; set isExecutable=\"true\" on the one to run")
 
 
+def _read_bpmn(content: bytes, warnings: list[str]) -> etree._ElementTree:
+    """A BPMN file read safely and made readable by the engine (modeling/): code-bound service tasks refused,
+    unbound ones plain tasks, JUEL / FEEL to Python, timers the Camunda way, foreign scripts refused."""
+    tree = read_xml(content)
+    warnings += tasks.read_tasks(tree)
+    warnings += rewrite.rewrite(tree)
+    return tree
+
+
+def _check_companions(bpmn_trees: list, dmn_trees: list) -> None:
+    """What a call activity calls and what a business rule task decides must be among the files deployed
+    together; the refusal says which element needs which file."""
+    processes = {i for t in bpmn_trees for i in t.xpath("//*[local-name()='process']/@id")}
+    decisions = {i for t in dmn_trees for i in t.xpath("//*[local-name()='decision']/@id")}
+    for t in bpmn_trees:
+        for call in t.xpath("//*[local-name()='callActivity']"):
+            wanted = call.get("calledElement")
+            if wanted and wanted not in processes:
+                raise _invalid("calls the process '{wanted}', which no file deployed with it holds; deploy the "
+                               "files together (onewindow deploy main.bpmn called.bpmn …, a .zip, or several "
+                               "files in one upload)", call.get("id"), {"wanted": wanted}, name=call.get("name"))
+        for task in t.xpath("//*[local-name()='businessRuleTask']"):
+            wanted = next(iter(task.xpath(".//*[local-name()='calledDecisionId']/text()")), None)
+            if wanted and wanted.strip() not in decisions:
+                raise _invalid("takes the decision '{wanted}', which no DMN file deployed with it holds; deploy "
+                               "the DMN file together with it", task.get("id"), {"wanted": wanted.strip()},
+                               name=task.get("name"))
+
+
 def parse_definition(content: bytes, filename: str, default_department: str | None = None,
                      user_department: Callable[[str], str | None] | None = None,
-                     assignments: dict[str, dict] | None = None) -> ProcessDefinition:
-    """Read, validate and analyse one BPMN file holding one executable process. `assignments` are a deployed
-    version's (who works each task, as decided at its deploy); without them they are decided here."""
-    tree = read_xml(content)
-    task_warnings = tasks.read_tasks(tree)  # code-bound service tasks refused; unbound ones become plain tasks
-    for called in tree.xpath("//*[local-name()='callActivity']/@calledElement"):
-        for process in tree.xpath("//*[local-name()='process'][@id=$id]", id=called):
-            process.set("isExecutable", "true")  # what a call activity in the same file calls runs with it
-    task_warnings += rewrite.rewrite(tree)  # JUEL / FEEL to Python, timers the Camunda way, foreign scripts
-    elements = {el.get("id"): el for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
+                     assignments: dict[str, dict] | None = None,
+                     companions: dict[str, str] | None = None) -> ProcessDefinition:
+    """Read, validate and analyse a BPMN file holding one executable process (with the processes it calls).
+    `companions` are the other files deployed with it: BPMN files of the processes its call activities call,
+    DMN files of the decisions its business rule tasks take. `assignments` are a deployed version's (who works
+    each task, as decided at its deploy); without them they are decided here."""
+    task_warnings: list[str] = []
+    tree = _read_bpmn(content, task_warnings)
+    others = {name: (_read_bpmn(text.encode("utf-8"), task_warnings) if not name.lower().endswith(".dmn")
+                     else read_xml(text.encode("utf-8"))) for name, text in (companions or {}).items()}
+    bpmn_trees = [tree, *(t for n, t in others.items() if not n.lower().endswith(".dmn"))]
+    called_ids = {c for t in bpmn_trees for c in t.xpath("//*[local-name()='callActivity']/@calledElement")}
+    for t in bpmn_trees:
+        for process in t.xpath("//*[local-name()='process']"):
+            if process.get("id") in called_ids:
+                process.set("isExecutable", "true")  # what a call activity calls runs with it
+    elements = {el.get("id"): el for t in bpmn_trees for el in t.iter() if isinstance(el.tag, str) and el.get("id")}
+    _check_companions(bpmn_trees, [t for n, t in others.items() if n.lower().endswith(".dmn")])
     assigning = _Assigning(stored=assignments, default_department=default_department,
                            user_department=user_department or (lambda _name: None), elements=elements,
                            warnings=task_warnings)
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(tree, filename)
-        ids = parser.get_process_ids()
-        called = {c.get("calledElement") for c in tree.xpath("//*[local-name()='callActivity']")}
-        roots = [i for i in ids if i not in called]  # a main process with the processes it calls
+        own = set(parser.get_process_ids())
+        for name, other in others.items():
+            if name.lower().endswith(".dmn"):
+                parser.add_dmn_xml(other.getroot(), filename=name)
+            else:
+                parser.add_bpmn_xml(other, name)
+        ids = [i for i in parser.get_process_ids() if i in own]
+        roots = [i for i in ids if i not in called_ids]  # a main process with the processes it calls
         if len(ids) != 1 and len(roots) != 1:
             raise _pools_refused(tree, ids)
         key = ids[0] if len(ids) == 1 else roots[0]
@@ -338,7 +382,8 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                                   "worklists and progress page have no step of it to show")
     return ProcessDefinition(key, spec.description or key, spec, subprocess_specs, steps, start_fields,
                              case_budget, case_budget_expr, outcomes, case_clock,
-                             assignments if assignments is not None else assigning.resolved, assigning.warnings)
+                             assignments if assignments is not None else assigning.resolved, assigning.warnings,
+                             dict(companions or {}))
 
 
 def content_hash(content: bytes) -> str:
@@ -363,7 +408,7 @@ def definition_for(version: ProcessVersion) -> ProcessDefinition:
         found = _cache.get(key)
     if found is None:
         found = parse_definition(version.bpmn_xml.encode("utf-8"), version.filename,
-                                 assignments=version.assignments)
+                                 assignments=version.assignments, companions=version.companions)
         with _cache_lock:
             _cache[key] = found
     return found
@@ -382,7 +427,7 @@ def cached_version(session: Session, version_id: int) -> ProcessVersion:
         found = session.get(ProcessVersion, version_id)
         if found is None:
             raise NotFound("no process version {version_id}", {"version_id": version_id})
-        _ = found.bpmn_xml  # deferred: load it before the row leaves the session
+        _ = found.bpmn_xml, found.companions  # deferred: load them before the row leaves the session
         session.expunge(found)
         with _cache_lock:
             _versions[key] = found
@@ -412,7 +457,7 @@ class Deployment:
 
 
 def check_file(content: bytes, filename: str, default_department: str | None = None,
-               session: Session | None = None) -> ProcessDefinition:
+               session: Session | None = None, companions: dict[str, str] | None = None) -> ProcessDefinition:
     """Read and check a BPMN file (its timer expressions are tried here): done before the deploying
     transaction, so nothing is evaluated while it holds the write lock. With a session, a task the file
     gives to a named user goes to that user's list."""
@@ -421,7 +466,8 @@ def check_file(content: bytes, filename: str, default_department: str | None = N
     except UnicodeDecodeError:
         raise InvalidProcess("the file is not UTF-8 text") from None
     return parse_definition(content, filename, default_department,
-                            user_department=_user_lookup(session) if session is not None else None)
+                            user_department=_user_lookup(session) if session is not None else None,
+                            companions=companions)
 
 
 def _user_lookup(session: Session) -> Callable[[str], str | None]:
@@ -441,7 +487,8 @@ def deploy(session: Session, content: bytes, filename: str, actor: str = "system
     if definition is None:
         definition = check_file(content, filename)
     text = content.decode("utf-8")
-    digest = content_hash(content)
+    digest = content_hash(content + b"".join(f"\0{n}\0{t}".encode() for n, t in
+                                             sorted(definition.companions.items())))
     current = session.scalars(
         select(ProcessVersion).where(ProcessVersion.process_key == definition.key)
         .order_by(ProcessVersion.version.desc()).limit(1).with_for_update()
@@ -460,12 +507,75 @@ def deploy(session: Session, content: bytes, filename: str, actor: str = "system
                              .where(ProcessVersion.process_key == definition.key)) or 0) + 1
     version = ProcessVersion(process_key=definition.key, version=number, name=definition.name,
                              content_hash=digest, bpmn_xml=text, filename=Path(filename).name,
-                             deployed_by=actor, assignments=definition.assignments or None)
+                             deployed_by=actor, assignments=definition.assignments or None,
+                             companions=definition.companions or None)
     session.add(version)
     session.flush()
     with _cache_lock:
         _cache[_cache_key(digest, version.assignments)] = definition
     return Deployment(version, True)
+
+
+MAX_BUNDLE_FILES = 50
+
+
+def bundle(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Several files deployed together (or a .zip of them): each BPMN file whose process is not called by
+    another of them, with the others as its companions (the processes it calls, the DMN decisions).
+    A file only called by the others, and every DMN file, is deployed as a companion, not on its own."""
+    import zipfile
+
+    expanded: list[tuple[str, bytes]] = []
+    for name, content in files:
+        if name.lower().endswith(".zip"):
+            try:
+                with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                    members = [m for m in archive.infolist() if not m.is_dir() and
+                               m.filename.lower().endswith((".bpmn", ".xml", ".dmn"))]
+                    if len(members) > MAX_BUNDLE_FILES or sum(m.file_size for m in members) > 20 * MAX_BPMN_BYTES:
+                        raise InvalidProcess("the archive holds too many or too large files (at most {n} files)",
+                                             {"n": MAX_BUNDLE_FILES})
+                    expanded += [(Path(m.filename).name, archive.read(m)) for m in members]
+            except zipfile.BadZipFile:
+                raise InvalidProcess("{name} is not a zip archive one can read", {"name": name}) from None
+        else:
+            expanded.append((name, content))
+    if len(expanded) > MAX_BUNDLE_FILES:
+        raise InvalidProcess("at most {n} files at once", {"n": MAX_BUNDLE_FILES})
+    texts: dict[str, str] = {}
+    for name, content in expanded:
+        try:
+            texts[name] = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidProcess("{name}: the file is not UTF-8 text", {"name": name}) from None
+    calls: dict[str, set[str]] = {}  # file → the process and decision ids it needs
+    provides: dict[str, set[str]] = {}  # file → the process or decision ids it holds
+    for name, text in texts.items():
+        tree = read_xml(text.encode("utf-8"))
+        if name.lower().endswith(".dmn"):
+            provides[name] = set(tree.xpath("//*[local-name()='decision']/@id"))
+            continue
+        provides[name] = set(tree.xpath("//*[local-name()='process']/@id"))
+        calls[name] = set(tree.xpath("//*[local-name()='callActivity']/@calledElement")) | set(
+            tree.xpath("//*[local-name()='calledDecisionId']/text()")) | {
+            v for attr in ("decisionRef", "decisionTableReferenceKey")
+            for v in tree.xpath(f"//*[local-name()='businessRuleTask']/@*[local-name()='{attr}']")}
+    called = set().union(*calls.values()) if calls else set()
+
+    def needed(name: str, seen: set[str]) -> set[str]:
+        for wanted in calls.get(name, set()):
+            for other, ids in provides.items():
+                if other not in seen and other != name and wanted in ids:
+                    seen.add(other)
+                    needed(other, seen)
+        return seen
+
+    out = []
+    for name in calls:
+        if provides[name] and provides[name] <= called and len(calls) > 1:
+            continue  # only called by the others: it travels with them
+        out.append((name, texts[name].encode("utf-8"), {n: texts[n] for n in sorted(needed(name, set()))}))
+    return out
 
 
 def bundled_files() -> list[Path]:

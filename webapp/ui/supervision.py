@@ -199,28 +199,32 @@ def stats_xlsx():
 def admin_processes():
     error = None
     if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
+        uploads = [u for u in request.files.getlist("file") if u and u.filename]
+        if not uploads:
             error = _("请选择 BPMN 文件")
         else:
-            content = upload.read(processes.MAX_BPMN_BYTES + 1)
             actor = current_user.actor
-
-            def work(session):
-                result = processes.deploy(session, content, upload.filename, actor.username, checked,
-                                          as_key=request.form.get("new_version") == "yes")
-                staff_admin.record(session, actor, "process.deployed" if result.created else "process.unchanged",
-                                   None, {"process": result.version.process_key, "version": result.version.version})
-                return result
             default_department = request.form.get("default_department") or None
+            new_version = request.form.get("new_version") == "yes"
             try:
-                with db().read() as session:  # checked before the write lock
-                    checked = processes.check_file(content, upload.filename, default_department, session)
-                result = db().transaction(work)
-                flash(_("已部署「%(n)s」第 %(v)d 版", n=result.version.name, v=result.version.version)
-                      if result.created else _("内容未变，未产生新版本"), "ok")
-                for warning in checked.warnings:  # accepted, but not honoured as the modeler meant
-                    flash(_("提示：%(w)s", w=warning), "warning")
+                files = [(u.filename, u.read(processes.MAX_BPMN_BYTES * 20 + 1)) for u in uploads]
+                # several files at once (or a .zip): each main process with what it calls and decides
+                for name, content, companions in processes.bundle(files):
+                    with db().read() as session:  # checked before the write lock
+                        checked = processes.check_file(content, name, default_department, session,
+                                                       companions or None)
+
+                    def work(session, c=content, n=name, d=checked):
+                        result = processes.deploy(session, c, n, actor.username, d, as_key=new_version)
+                        staff_admin.record(session, actor, "process.deployed" if result.created else
+                                           "process.unchanged", None,
+                                           {"process": result.version.process_key, "version": result.version.version})
+                        return result
+                    result = db().transaction(work)
+                    flash(_("已部署「%(n)s」第 %(v)d 版", n=result.version.name, v=result.version.version)
+                          if result.created else _("内容未变，未产生新版本"), "ok")
+                    for warning in checked.warnings:  # accepted, but not honoured as the modeler meant
+                        flash(_("提示：%(w)s", w=warning), "warning")
                 return redirect(url_for("supervision.admin_processes"))
             except DomainError as exc:
                 error = say(exc)

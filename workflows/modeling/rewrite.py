@@ -131,10 +131,32 @@ def collections(tree: etree._ElementTree) -> None:
         loop.insert(0, data_input)
 
 
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+
+def decisions(tree: etree._ElementTree) -> None:
+    """A business rule task that names its DMN decision the Camunda (or Flowable) way, `camunda:decisionRef`,
+    names it the way the engine reads (spiffworkflow:calledDecisionId)."""
+    from .assignment import NAMESPACES
+
+    names = [f"{{{NAMESPACES[p]}}}{attribute}" for p in ("camunda", "flowable", "activiti")
+             for attribute in ("decisionRef", "decisionTableReferenceKey")]
+    for task in tree.iter(f"{{{BPMN}}}businessRuleTask"):
+        ref = next((task.get(name) for name in names if task.get(name)), None)
+        if ref is None or task.find(f".//{{{SPIFF}}}calledDecisionId") is not None:
+            continue
+        extensions = task.find(f"{{{BPMN}}}extensionElements")
+        if extensions is None:
+            extensions = etree.Element(f"{{{BPMN}}}extensionElements")
+            task.insert(0, extensions)
+        etree.SubElement(extensions, f"{{{SPIFF}}}calledDecisionId").text = ref
+
+
 def rewrite(tree: etree._ElementTree) -> list[str]:
     """Rewrite the tree in place; return the warnings."""
     warnings: list[str] = implicit_gateways(tree)
     collections(tree)
+    decisions(tree)
     for script in tree.iter(f"{{{BPMN}}}scriptTask"):
         language = (script.get("scriptFormat") or "python").strip().lower()
         if language not in ("python", "py", "text/x-python", "spiff"):

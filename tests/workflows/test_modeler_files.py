@@ -1,0 +1,71 @@
+"""Several files at once (issue 14, point 4): a main process, the process its call activity calls from another
+file, and the DMN decision its business rule task takes (written the Camunda way), deployed together from the
+command line, as a .zip and from the admin page; the version keeps its companions and runs the same."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.webapp.test_time_api import cli
+from workflows import cases, processes
+from workflows.models import ProcessVersion, WorkItem
+
+FILES = Path(__file__).parent / "fixtures" / "multifile"
+PERSON = {"type": "person", "name": "张三", "id_no": "11010519491231002X"}
+
+
+def _run(database, amount: int):
+    case = database.transaction(lambda s: cases.start_case(s, "fee_application", PERSON, {"amount": amount},
+                                                           cases.SYSTEM))
+    with database.read() as s:
+        item = s.scalar(select(WorkItem).where(WorkItem.case_id == case.id))
+        return item, s.get(type(case), case.id)
+
+
+def test_the_command_deploys_a_process_with_what_it_calls_and_decides(deployed, db_url):
+    done = cli(db_url, "deploy", *(str(p) for p in sorted(FILES.iterdir())))
+    assert done.returncode == 0, done.stderr
+    assert "deployed: fee_application version 1 (main.bpmn)" in done.stdout
+    assert "fee_review" not in done.stdout  # the called process travels with its caller
+    with deployed.read() as s:
+        version = s.scalar(select(ProcessVersion).where(ProcessVersion.process_key == "fee_application"))
+        assert sorted(version.companions) == ["review.bpmn", "rules.dmn"]
+    processes.forget_cached_versions()
+    processes._cache.clear()  # read back from the stored files, as another process would
+    item, case = _run(deployed, 1500)
+    assert (item.step, item.department, item.name) == ("check", "finance", "核定收费")
+    assert case.data.get("amount") == 1500
+    with deployed.read() as s:
+        from workflows import engine
+        workflow = engine.load(s.get(type(case), case.id).state,
+                               processes.definition_for(processes.cached_version(s, case.process_version_id)))
+        levels = {t.data.get("level") for t in engine.ready_user_tasks(workflow)}
+    assert levels == {"high"}  # the DMN table decided: 1,500 is "high"
+
+
+def test_a_zip_deploys_the_same_and_a_missing_companion_is_named(deployed, db_url, tmp_path):
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in FILES.iterdir():
+            z.write(path, f"models/{path.name}")
+    assert "deployed: fee_application version 1" in cli(db_url, "deploy", str(archive)).stdout
+    alone = cli(db_url, "deploy", str(FILES / "main.bpmn"))
+    assert alone.returncode != 0 and "element 'review' (审核): calls the process 'fee_review'" in alone.stderr
+    without_rules = cli(db_url, "deploy", str(FILES / "main.bpmn"), str(FILES / "review.bpmn"))
+    assert "element 'classify' (定档): takes the decision 'fee_level'" in without_rules.stderr
+
+
+def test_the_admin_uploads_several_files_at_once(app, deployed):
+    from tests.webapp.test_pages import Browser, tokens
+
+    admin = Browser(app, "admin")
+    page = admin.get("/admin/processes").get_data(as_text=True)
+    data = {**tokens(page), "file": [(io.BytesIO(p.read_bytes()), p.name) for p in sorted(FILES.iterdir())]}
+    r = admin.client.post("/admin/processes", data=data, content_type="multipart/form-data", follow_redirects=True)
+    assert "已部署「收费申请」第 1 版" in r.get_data(as_text=True)
+    item, _ = _run(deployed, 10)
+    assert item.department == "finance"
