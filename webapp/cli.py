@@ -101,9 +101,9 @@ def deploy_files(database: Database, files: list[Path], actor: str = "cli",
     """Deploy files together: a BPMN file with the processes it calls and the DMN decisions it takes from the
     other files (or a .zip); each main process becomes a version of its own."""
     lines = []
-    for name, content, companions in processes.bundle([(p.name, p.read_bytes()) for p in files]):
+    for name, content, companions, pool in processes.bundle([(p.name, p.read_bytes()) for p in files]):
         with database.read() as session:  # before the transaction: it only writes
-            checked = processes.check_file(content, name, default_department, session, companions or None)
+            checked = processes.check_file(content, name, default_department, session, companions or None, pool)
         result = database.transaction(lambda s, c=content, n=name, d=checked: processes.deploy(
             s, c, n, actor, d, as_key))
         verb = "deployed" if result.created else "unchanged"

@@ -286,7 +286,7 @@ def _check_companions(bpmn_trees: list, dmn_trees: list) -> None:
 def parse_definition(content: bytes, filename: str, default_department: str | None = None,
                      user_department: Callable[[str], str | None] | None = None,
                      assignments: dict[str, dict] | None = None,
-                     companions: dict[str, str] | None = None) -> ProcessDefinition:
+                     companions: dict[str, str] | None = None, process_key: str | None = None) -> ProcessDefinition:
     """Read, validate and analyse a BPMN file holding one executable process (with the processes it calls).
     `companions` are the other files deployed with it: BPMN files of the processes its call activities call,
     DMN files of the decisions its business rule tasks take. `assignments` are a deployed version's (who works
@@ -317,9 +317,12 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                 parser.add_bpmn_xml(other, name)
         ids = [i for i in parser.get_process_ids() if i in own]
         roots = [i for i in ids if i not in called_ids]  # a main process with the processes it calls
-        if len(ids) != 1 and len(roots) != 1:
+        if process_key is not None and process_key in ids:
+            key = process_key  # one pool of a collaboration, deployed as a process of its own
+        elif len(ids) != 1 and len(roots) != 1:
             raise _pools_refused(tree, ids)
-        key = ids[0] if len(ids) == 1 else roots[0]
+        else:
+            key = ids[0] if len(ids) == 1 else roots[0]
         assigning.process_key = key
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
@@ -408,7 +411,8 @@ def definition_for(version: ProcessVersion) -> ProcessDefinition:
         found = _cache.get(key)
     if found is None:
         found = parse_definition(version.bpmn_xml.encode("utf-8"), version.filename,
-                                 assignments=version.assignments, companions=version.companions)
+                                 assignments=version.assignments, companions=version.companions,
+                                 process_key=version.process_key)
         with _cache_lock:
             _cache[key] = found
     return found
@@ -457,7 +461,8 @@ class Deployment:
 
 
 def check_file(content: bytes, filename: str, default_department: str | None = None,
-               session: Session | None = None, companions: dict[str, str] | None = None) -> ProcessDefinition:
+               session: Session | None = None, companions: dict[str, str] | None = None,
+               process_key: str | None = None) -> ProcessDefinition:
     """Read and check a BPMN file (its timer expressions are tried here): done before the deploying
     transaction, so nothing is evaluated while it holds the write lock. With a session, a task the file
     gives to a named user goes to that user's list."""
@@ -467,7 +472,7 @@ def check_file(content: bytes, filename: str, default_department: str | None = N
         raise InvalidProcess("the file is not UTF-8 text") from None
     return parse_definition(content, filename, default_department,
                             user_department=_user_lookup(session) if session is not None else None,
-                            companions=companions)
+                            companions=companions, process_key=process_key)
 
 
 def _user_lookup(session: Session) -> Callable[[str], str | None]:
@@ -519,10 +524,12 @@ def deploy(session: Session, content: bytes, filename: str, actor: str = "system
 MAX_BUNDLE_FILES = 50
 
 
-def bundle(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes, dict[str, str]]]:
+def bundle(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes, dict[str, str], str | None]]:
     """Several files deployed together (or a .zip of them): each BPMN file whose process is not called by
     another of them, with the others as its companions (the processes it calls, the DMN decisions).
-    A file only called by the others, and every DMN file, is deployed as a companion, not on its own."""
+    A file only called by the others, and every DMN file, is deployed as a companion, not on its own. A
+    collaboration of several executable pools that do not call one another deploys each pool as a process
+    of its own (the last item names it; None: the file's one main process)."""
     import zipfile
 
     expanded: list[tuple[str, bytes]] = []
@@ -574,7 +581,14 @@ def bundle(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes, dict[str, s
     for name in calls:
         if provides[name] and provides[name] <= called and len(calls) > 1:
             continue  # only called by the others: it travels with them
-        out.append((name, texts[name].encode("utf-8"), {n: texts[n] for n in sorted(needed(name, set()))}))
+        companions = {n: texts[n] for n in sorted(needed(name, set()))}
+        tree = read_xml(texts[name].encode("utf-8"))
+        pools = [p.get("id") for p in tree.xpath("//*[local-name()='process']")
+                 if (p.get("isExecutable") or "").lower() == "true" and p.get("id") not in called]
+        if len(pools) > 1:
+            out += [(name, texts[name].encode("utf-8"), companions, pool) for pool in pools]
+        else:
+            out.append((name, texts[name].encode("utf-8"), companions, None))
     return out
 
 

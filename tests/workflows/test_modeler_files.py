@@ -69,3 +69,42 @@ def test_the_admin_uploads_several_files_at_once(app, deployed):
     assert "已部署「收费申请」第 1 版" in r.get_data(as_text=True)
     item, _ = _run(deployed, 10)
     assert item.department == "finance"
+
+
+COLLABORATION = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="c" targetNamespace="x">
+  <bpmn:collaboration id="collab">
+    <bpmn:participant id="p1" name="申报" processRef="apply" />
+    <bpmn:participant id="p2" name="核查" processRef="inspect" />
+  </bpmn:collaboration>
+  <bpmn:process id="apply" name="企业申报" isExecutable="true">
+    <bpmn:startEvent id="a_start"><bpmn:outgoing>a1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="a_task" name="申报审核" camunda:candidateGroups="tax"><bpmn:incoming>a1</bpmn:incoming>
+      <bpmn:outgoing>a2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="a_end"><bpmn:incoming>a2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="a1" sourceRef="a_start" targetRef="a_task"/>
+    <bpmn:sequenceFlow id="a2" sourceRef="a_task" targetRef="a_end"/>
+  </bpmn:process>
+  <bpmn:process id="inspect" name="现场核查" isExecutable="true">
+    <bpmn:startEvent id="i_start"><bpmn:outgoing>i1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="i_task" name="核查" camunda:candidateGroups="samr"><bpmn:incoming>i1</bpmn:incoming>
+      <bpmn:outgoing>i2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="i_end"><bpmn:incoming>i2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="i1" sourceRef="i_start" targetRef="i_task"/>
+    <bpmn:sequenceFlow id="i2" sourceRef="i_task" targetRef="i_end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_each_executable_pool_of_a_collaboration_deploys_as_a_process(deployed, db_url, tmp_path):
+    path = tmp_path / "collaboration.bpmn"
+    path.write_text(COLLABORATION, encoding="utf-8")
+    done = cli(db_url, "deploy", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "deployed: apply version 1" in done.stdout and "deployed: inspect version 1" in done.stdout
+    processes._cache.clear()
+    for key, department in (("apply", "tax"), ("inspect", "samr")):
+        case = deployed.transaction(lambda s, k=key: cases.start_case(s, k, PERSON, {}, cases.SYSTEM))
+        with deployed.read() as s:
+            assert s.scalar(select(WorkItem.department).where(WorkItem.case_id == case.id)) == department

@@ -209,10 +209,10 @@ def admin_processes():
             try:
                 files = [(u.filename, u.read(processes.MAX_BPMN_BYTES * 20 + 1)) for u in uploads]
                 # several files at once (or a .zip): each main process with what it calls and decides
-                for name, content, companions in processes.bundle(files):
+                for name, content, companions, pool in processes.bundle(files):
                     with db().read() as session:  # checked before the write lock
                         checked = processes.check_file(content, name, default_department, session,
-                                                       companions or None)
+                                                       companions or None, pool)
 
                     def work(session, c=content, n=name, d=checked):
                         result = processes.deploy(session, c, n, actor.username, d, as_key=new_version)
