@@ -532,7 +532,7 @@ def test_an_admin_gives_memberships_in_several_departments(app, deployed):
         assert {(m.department, m.position) for m in user.memberships} == {("housing", "承办人"), ("nrp", "科长")}
         assert describe_memberships(user) == "承办人, 自然资源和规划局/科长"
     r = admin.post_form("/admin/users", op="assign", username="housing2", role="reviewer", department="housing",
-                        memberships="财政局/科长")
+                        memberships="气象局/科长")
     assert r.status_code == 400 and "自然资源和规划局" in r.get_data(as_text=True)
     with deployed.read() as s:
         user = s.scalar(select(User).where(User.username == "housing2"))
@@ -683,7 +683,7 @@ def test_the_command_line_adds_a_user_with_memberships(deployed, db_url):
         user = s.scalar(select(User).where(User.username == "li"))
         assert {(m.department, m.position) for m in user.memberships} == {("samr", "科长"), ("nrp", "承办人")}
     out = cli(db_url, "user", "add", "wang", "--role", "reviewer", "--department", "samr", "--password",
-              "a-long-passphrase-9", "--member", "财政局/科长")
-    assert out.returncode == 2 and "财政局" in out.stderr and "自然资源和规划局" in out.stderr
+              "a-long-passphrase-9", "--member", "气象局/科长")
+    assert out.returncode == 2 and "气象局" in out.stderr and "自然资源和规划局" in out.stderr
     with deployed.read() as s:
         assert s.scalar(select(User).where(User.username == "wang")) is None  # nothing half written
