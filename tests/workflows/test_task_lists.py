@@ -18,6 +18,7 @@ from workflows.clock_store import set_clock
 from workflows.models import Case, SlaClock, WorkItem
 
 SHIPPED = BPMN_DIR / "reform_tasks_mianyang.csv"
+SUINING = BPMN_DIR / "reform_tasks_suining.csv"
 HEADER = "序号,主要任务,牵头单位,配合单位,责任领导,完成时限\n"
 
 
@@ -26,12 +27,14 @@ def _count(db) -> int:
         return s.scalar(select(func.count()).select_from(Case).where(Case.matter_code == "GGRW"))
 
 
-def test_the_shipped_list_imports_whole_once(deployed, db_url):
+def test_the_shipped_lists_import_whole_once(deployed, db_url):
     done = cli(db_url, "import", "reform-tasks", str(SHIPPED))
     assert done.returncode == 0, done.stderr
     assert "imported 110 task(s)" in done.stdout and _count(deployed) == 110
     again = cli(db_url, "import", "reform-tasks", str(SHIPPED))
     assert "imported 0 task(s), 110 already there" in again.stdout and _count(deployed) == 110
+    suining = cli(db_url, "import", "reform-tasks", str(SUINING))  # the 一、 section of the Suining list
+    assert "imported 39 task(s)" in suining.stdout and _count(deployed) == 149
 
 
 def test_a_file_with_bad_rows_imports_nothing_unless_told(deployed, db_url, tmp_path):
