@@ -25,7 +25,8 @@ WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
 # proper names and marks a Chinese page may carry: the product, formats, the case-number codes of the
 # matters, and units or terms used as they are in Chinese offices
 ALLOWED_EN = {"OneWindow", "English", "CSV", "Excel", "PDF", "BPMN", "API", "OpenAPI", "HFGZ",
-              "SVG", "URL", "Bearer", "JSON", "kVA", "PNG", "JPEG", "XLSX", "QR", "DMN", "ZIP"} | set(catalogue().matters)
+              "SVG", "URL", "Bearer", "JSON", "kVA", "PNG", "JPEG", "XLSX", "QR", "DMN", "ZIP"} | \
+    set(catalogue().matters)
 HAN = re.compile(r"[\u4e00-\u9fff]")
 SKIP = ("/logout", "/static/", "/export", ".xlsx", ".csv", ".pdf", "/api/", "/metrics", "/healthz", "/files/",
         "/attachments/")
