@@ -470,9 +470,26 @@ def check_file(content: bytes, filename: str, default_department: str | None = N
         content.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidProcess("the file is not UTF-8 text") from None
-    return parse_definition(content, filename, default_department,
-                            user_department=_user_lookup(session) if session is not None else None,
-                            companions=companions, process_key=process_key)
+    # the same file read the same way gives the same definition: deploying the bundled files at every start
+    # (and in every test) reads each once per process — unless a named user decided who works a task
+    memo = (content_hash(content + json.dumps(companions or {}, sort_keys=True).encode()), filename,
+            default_department, process_key, catalogue().region)
+    with _cache_lock:
+        found = _checked.get(memo)
+    if found is not None:
+        return found
+    definition = parse_definition(content, filename, default_department,
+                                  user_department=_user_lookup(session) if session is not None else None,
+                                  companions=companions, process_key=process_key)
+    if not any(a.get("how") == "user" for a in definition.assignments.values()):
+        with _cache_lock:
+            if len(_checked) > 256:
+                _checked.clear()
+            _checked[memo] = definition
+    return definition
+
+
+_checked: dict[tuple, ProcessDefinition] = {}
 
 
 def _user_lookup(session: Session) -> Callable[[str], str | None]:
