@@ -30,7 +30,7 @@ from .catalogue import catalogue
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, Problems
 from .forms import required_text, validate
 from .models import AuditEvent, Case, CaseSequence, Pause, SlaClock, WorkItem
-from .processes import ProcessDefinition, Step, cached_version, definition_for, latest_version
+from .processes import FROM_CATALOGUE, UNTIL, ProcessDefinition, Step, cached_version, definition_for, latest_version
 from .script_limits import ScriptLimitExceeded
 from .scripting import evaluate
 from .timer_events import shift_timers, use_calendar
@@ -177,9 +177,9 @@ def prepare_start(session: Session, process_key: Any, applicant: Any, data: Any,
         matter = catalogue().matter_for_process(process_key)
         # a process deployed before its catalogue entry still numbers its cases
         code = matter.code if matter else process_key.upper().replace("_", "")[:12]
-    if definition.case_budget and definition.case_budget.startswith("until:"):
-        budget = _until(clean.get(definition.case_budget[len("until:"):]))
-    elif definition.case_budget == "catalogue":  # the promised limit of the matter, its region and kind
+    if definition.case_budget and definition.case_budget.startswith(UNTIL):
+        budget = _until(clean.get(definition.case_budget[len(UNTIL):]))
+    elif definition.case_budget == FROM_CATALOGUE:  # the promised limit of the matter, its region and kind
         limit = matter.promised_for(clean) if matter else None
         if limit is None:
             raise InvalidInput("{field}: the catalogue gives no time limit for this choice",

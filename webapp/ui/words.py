@@ -11,8 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from timers.calendar import HOLIDAY_NAMES
 from timers.durations import parse_duration
-
-MINUTES_PER_DAY = 480  # office hours of a working day: a limit in days is shown in days
+from workflows.statistics import MINUTES_PER_DAY, budget_minutes  # a limit's length, one rule for both
 
 
 def _number(x: float) -> str:
@@ -142,18 +141,12 @@ def action(event: Any, step_name: str | None = None) -> str:
     return str(template) % {"step": text(step_name or event.step or ""), "kind": kind}
 
 
-def _minutes(iso: str) -> int:
-    """A limit's length for ordering limits: a natural day counts five sevenths of a working day."""
-    d = parse_duration(iso)
-    return (d.days * MINUTES_PER_DAY * 5 // 7 if d.natural else d.days * MINUTES_PER_DAY) + d.minutes
-
-
 def limit_range(limits: list[str]) -> str:
     """Several promised limits (by project type, by kind of registration) as one span: "1 个工作小时至 2 个工作日"."""
-    valid = sorted((x for x in limits if x), key=_minutes)
+    valid = sorted((x for x in limits if x), key=budget_minutes)
     if not valid:
         return ""
-    if _minutes(valid[0]) == _minutes(valid[-1]):
+    if budget_minutes(valid[0]) == budget_minutes(valid[-1]):
         return duration(valid[0])
     return _("%(a)s至%(b)s", a=duration(valid[0]), b=duration(valid[-1]))
 
