@@ -17,7 +17,7 @@ from workflows import calendar_store, processes, sla, users
 from workflows.clock_store import set_clock, sync_clock
 from workflows.db import Database, instance_dir
 from workflows.errors import DomainError, InvalidInput
-from workflows.models import CalendarYear
+from workflows.models import CalendarYear, User
 from workflows.schema import upgrade
 
 DEMO_PASSWORD = "onewindow-demo"
@@ -97,13 +97,15 @@ def db_upgrade(revision: str) -> None:
 
 
 def deploy_files(database: Database, files: list[Path], actor: str = "cli",
-                 default_department: str | None = None, as_key: str | None = None) -> list[str]:
+                 default_department: str | None = None, as_key: str | None = None,
+                 code_tasks: str = "refuse") -> list[str]:
     """Deploy files together: a BPMN file with the processes it calls and the DMN decisions it takes from the
     other files (or a .zip); each main process becomes a version of its own."""
     lines = []
     for name, content, companions, pool in processes.bundle([(p.name, p.read_bytes()) for p in files]):
         with database.read() as session:  # before the transaction: it only writes
-            checked = processes.check_file(content, name, default_department, session, companions or None, pool)
+            checked = processes.check_file(content, name, default_department, session, companions or None, pool,
+                                           code_tasks)
         result = database.transaction(lambda s, c=content, n=name, d=checked: processes.deploy(
             s, c, n, actor, d, as_key))
         verb = "deployed" if result.created else "unchanged"
@@ -120,14 +122,19 @@ def deploy_files(database: Database, files: list[Path], actor: str = "cli",
                    "'department' property, candidate group or assignee).")
 @click.option("--as", "as_key", default=None, metavar="KEY",
               help="Confirm the file as the next version of process KEY when that id belongs to another file.")
-def deploy(files: tuple[Path, ...], bundled: bool, default_department: str | None, as_key: str | None) -> None:
+@click.option("--code-tasks-as-steps", "code_tasks", flag_value="steps", default="refuse",
+              help="Service tasks bound to code (a Java class, an expression, a job worker) become steps a person "
+                   "works, instead of refusing the file.")
+def deploy(files: tuple[Path, ...], bundled: bool, default_department: str | None, as_key: str | None,
+           code_tasks: str) -> None:
     """Validate and deploy BPMN files; a new version is stored only when the content changed."""
     targets = list(files) + (processes.bundled_files() if bundled else [])
     if not targets:
         _fail("name a BPMN file or use --bundled")
     database = _database()
     try:
-        for line in deploy_files(database, targets, default_department=default_department, as_key=as_key):
+        for line in deploy_files(database, targets, default_department=default_department, as_key=as_key,
+                                 code_tasks=code_tasks):
             click.echo(line)
     except DomainError as exc:
         _fail(exc.message)
@@ -694,10 +701,16 @@ def scheduler(once: bool, parent: int | None) -> None:
 
 
 def _add_demo_users(database: Database) -> None:
-    for username, role, department, display in DEMO_USERS:
+    with database.read() as session:
+        present = set(session.scalars(select(User.username)))
+    missing = [u for u in DEMO_USERS if u[0] not in present]
+    if not missing:
+        return
+    shared = users.hash_password(DEMO_PASSWORD)  # one published password: hashed once, not once per user
+    for username, role, department, display in missing:
         try:
             database.transaction(lambda s, u=username, r=role, d=department, n=display:
-                                 users.add_user(s, u, r, DEMO_PASSWORD, d, n, DEMO_POSITIONS.get(u, ())))
+                                 users.add_user(s, u, r, DEMO_PASSWORD, d, n, DEMO_POSITIONS.get(u, ()), shared))
         except DomainError:
             pass  # already there from an earlier run
 

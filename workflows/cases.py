@@ -189,8 +189,8 @@ def prepare_start(session: Session, process_key: Any, applicant: Any, data: Any,
         budget = parse_duration(limit).iso()
     else:
         budget = _budget(definition.case_budget, definition.case_budget_expr, clean, "case")
-    workflow, state = run_engine(sla.working_calendar(session), lambda: engine.new_workflow(definition, clean),
-                                 "from its start")
+    workflow, state = run_engine(sla.working_calendar(session),
+                                 lambda: engine.new_workflow(definition, clean, actor.username), "from its start")
     return PreparedStart(process_key, version, definition, person, clean, code, budget, workflow, state,
                          budgets_for(workflow, definition, engine.ready_user_tasks(workflow)))
 

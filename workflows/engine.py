@@ -71,14 +71,23 @@ def _script_engine():
     return engine
 
 
+INITIATOR = "initiator"  # in the workflow's own data (not the case data): who started the case
+
+
 class UnsavableData(ValueError):
     """A script left a value in the task data that the case's state cannot hold (JSON)."""
 
 
-def new_workflow(definition: ProcessDefinition, data: dict[str, Any]) -> BpmnWorkflow:
+def new_workflow(definition: ProcessDefinition, data: dict[str, Any], initiator: str | None = None) -> BpmnWorkflow:
+    """A new case's engine state. Who started it is kept with the workflow (for spiff-arena's
+    get_process_initiator_user()) and, where the start event names a variable for it (Camunda's, Flowable's
+    and Activiti's `initiator` attribute), in that variable."""
     workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs, script_engine=_script_engine())
+    workflow.data[INITIATOR] = initiator
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(deepcopy(data))
+        if definition.initiator_variable and initiator is not None:
+            task.data[definition.initiator_variable] = initiator
     advance(workflow)
     return workflow
 

@@ -1,7 +1,8 @@
 """Step forms: the fields a BPMN task declares, and checking what a user submits against them.
 
 A task declares a field with a spiffworkflow property `field:NAME` whose value is
-`TYPE [required]`, TYPE one of string, text, integer, number, boolean, date or choice(a,b,...);
+`TYPE [required]`, TYPE one of string, text, integer, number, boolean, date, list (several short values:
+department codes or usernames for a 会签, say) or choice(a,b,...);
 a choice option may carry its label as `value:label`. A property `label:NAME` names the field for people.
 """
 
@@ -14,7 +15,9 @@ from typing import Any
 
 from .errors import InvalidInput, Msg, Problems, problem
 
-TYPES = ("string", "text", "integer", "number", "boolean", "date", "choice")
+TYPES = ("string", "text", "integer", "number", "boolean", "date", "list", "choice")
+MAX_ITEMS = 50
+_SEPARATORS = re.compile(r"[,，、;；\s]+")
 MAX_LENGTH = {"string": 500, "text": 10_000}
 _SPEC = re.compile(r"^\s*(?P<type>[a-z]+)(?:\((?P<options>[^)]*)\))?\s*(?P<required>required)?\s*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -92,6 +95,16 @@ def _coerce(f: Field, value: Any) -> Any:
         except ValueError:
             raise ValueError(Msg("must be a date YYYY-MM-DD")) from None
         return value
+    if f.type == "list":
+        items = _SEPARATORS.split(value) if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError(Msg("must be a list of names"))
+        items = [i.strip() for i in items if i.strip()]
+        if len(items) > MAX_ITEMS or any(len(i) > 100 for i in items):
+            raise ValueError(Msg("at most {limit} names of at most 100 characters", {"limit": MAX_ITEMS}))
+        if f.required and not items:
+            raise ValueError(Msg("must not be blank"))
+        return items
     if value not in f.options:
         raise ValueError(Msg("must be one of {options}", {"options": ", ".join(f.options)}))
     return value

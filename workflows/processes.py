@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +31,13 @@ from sqlalchemy.orm import Session
 from timers.durations import parse_duration
 
 from .catalogue import BPMN_DIR, catalogue
-from .errors import InvalidProcess, NotFound
+from .errors import InvalidProcess, Msg, NotFound
 from .forms import Field, fields_from_properties
-from .modeling import assignment, inference, rewrite, tasks
+from .modeling import assignment, inference, rewrite, tasks, wording
 from .modeling import forms as modeler_forms
 from .models import ProcessVersion
 from .scripting import ScriptRefused, compile_script, evaluate
-from .timer_events import WorkingDurationTimer, adopt_timers
+from .timer_events import WorkingCycleTimer, WorkingDurationTimer, adopt_timers, cycle_of
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
 
@@ -78,6 +79,7 @@ class ProcessDefinition:
     assignments: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # accepted but not honoured: said at deploy
     companions: dict[str, str] = field(default_factory=dict)  # the files deployed with it
+    initiator_variable: str | None = None  # the start event's camunda:initiator (who started the case)
 
 
 def _hardened_parser() -> etree.XMLParser:
@@ -105,30 +107,57 @@ def read_xml(content: bytes) -> etree._ElementTree:
 
 
 def _invalid(message: str, element: str | None = None, params: dict | None = None, **details) -> InvalidProcess:
-    """A refusal naming the element (id, and name when known)."""
+    """A refusal naming the element (id, and name when known): "{where}: {problem}", each part a message of its
+    own, so that both are translated."""
     if not element:
         return InvalidProcess(message, params, **details)
-    name = details.get("name")
-    where = "element '{element}' ({element_name}): " if name else "element '{element}': "
-    values = {**(params or {}), "element": element, "element_name": name} if name else \
-        {**(params or {}), "element": element}
-    if not params:  # a message made elsewhere (a parser's, a script check's): its braces are text
-        message = message.replace("{", "{{").replace("}", "}}")
-    return InvalidProcess(where + message, values, element=element, **details)
+    return InvalidProcess("{where}: {problem}", {"where": wording.named(element, details.get("name")),
+                                                  "problem": Msg(message, params)}, element=element, **details)
+
+
+# What the engine's parser and the BPMN schema say, in the hall's words (each template is translated)
+_ENGINE_REFUSALS = (
+    (r"No start event found", Msg("the process has no start event; draw one where its cases begin")),
+    (r"Non-default exclusive outgoing sequence flow without condition",
+     Msg("a flow leaving this exclusive gateway has no condition and is not its default flow; give it a "
+         "condition or make it the default")),
+    (r"A SubWorkflow Must contain an End event", Msg("the sub-process has no end event; draw one where it ends")),
+    (r"Element '\{[^}]*\}(?P<tag>\w+)': This element is not expected",
+     Msg("a <{tag}> element stands where the BPMN schema does not allow it; save the file again from the modeler")),
+    (r"Element '\{[^}]*\}(?P<tag>\w+)', attribute '(?P<attribute>\w+)': '(?P<value>[^']*)' is not a valid value "
+     r"of the atomic type 'xs:ID'",
+     Msg("the {attribute} '{value}' of a <{tag}> element is not a valid XML id (it must start with a letter or _, "
+         "and be unique in the file)")),
+    (r"Element '\{[^}]*\}(?P<tag>\w+)': Missing child element",
+     Msg("a <{tag}> element lacks a part the BPMN schema requires; save the file again from the modeler")),
+    (r"Data Store with name (?P<name>.+?) has no implementation",
+     Msg("the data store '{name}' has nothing behind it here; take it out of the diagram, or keep the values in "
+         "the case data")),
+)
+
+
+def engine_refusal(text: str) -> tuple[str, dict[str, str]]:
+    """A refusal of the engine's parser as a template with its values; an unknown one is quoted whole."""
+    for pattern, template in _ENGINE_REFUSALS:
+        match = re.search(pattern, text)
+        if match:
+            return template, match.groupdict()
+    return Msg("the engine cannot read the process: {detail}"), {"detail": text.strip().rstrip(".")}
 
 
 def _check_duration(text: str, element: str) -> None:
     try:
         parse_duration(text)
-    except ValueError as exc:
-        raise _invalid(str(exc), element) from None
+    except ValueError:
+        raise _invalid("the time limit '{text}' cannot be read; write a working-time duration such as P3D or PT4H",
+                       element, {"text": text}) from None
 
 
 def _check_expression(text: str, element: str) -> None:
     try:
         compile_script(text, "eval")
     except ScriptRefused as exc:
-        raise _invalid(f"expression refused: {exc}", element) from None
+        raise _invalid("expression refused: {reason}", element, {"reason": str(exc)}) from None
 
 
 @dataclass
@@ -159,12 +188,13 @@ class _Assigning:
                 assignment.candidates(self.elements.get(element)), cat.department_named, self.user_department,
                 self.default_department, list(cat.departments))
         except assignment.Unassigned as exc:
-            raise _invalid(str(exc), element, name=task_spec.bpmn_name) from None
+            raise _invalid(exc.template, element, exc.params, name=task_spec.bpmn_name) from None
         self.warnings += warnings
         self.resolved[element] = {"department": chosen.department, "assignee": chosen.assignee, "how": chosen.how}
         return chosen.department, chosen.assignee
 
 
+OPTIONS = "@options"  # in a version's stored assignments: how its file was read (no element id holds an @)
 FROM_CATALOGUE = "catalogue"  # a budget property that takes its limit from the catalogue (by region and kind)
 UNTIL = "until:"  # case_budget="until:FIELD": the case is due at close of business of the date in FIELD
 
@@ -187,7 +217,7 @@ def _step_for(task_spec, properties: dict[str, str], kind: str, assigning: _Assi
     budget, budget_expr = properties.get("budget"), properties.get("budget_expr")
     if budget == FROM_CATALOGUE:  # the limit the catalogue gives this step in the region in force
         budget = _catalogue_limit(assigning.process_key, element)
-    where = f"task '{element}'"
+    where = wording.named(element, task_spec.bpmn_name)
     raw = assigning.elements.get(element)
     if not budget and not budget_expr:
         budget = modeler_forms.due_budget(raw, where, assigning.warnings)
@@ -216,7 +246,7 @@ def _check_scripts(spec: BpmnProcessSpec) -> None:
                 try:
                     compile_script(source, "exec")
                 except ScriptRefused as exc:
-                    raise _invalid(f"script refused: {exc}", task_spec.bpmn_id) from None
+                    raise _invalid("script refused: {reason}", task_spec.bpmn_id, {"reason": str(exc)}) from None
         # gateway conditions: (condition, target) pairs; a condition is a spec object holding its text
         for condition, _target in getattr(task_spec, "cond_task_specs", None) or []:
             text = getattr(condition, "args", [None])[0] if condition is not None else None
@@ -234,6 +264,17 @@ def _check_timer(task_spec) -> None:
         except Exception:  # depends on case data: checked when it runs
             return
         _check_duration(value if isinstance(value, str) else repr(value), task_spec.bpmn_id)
+    elif isinstance(task_spec.event_definition, WorkingCycleTimer):
+        try:
+            value = evaluate(expression, {})
+        except Exception:  # depends on case data: checked when it runs
+            return
+        try:
+            _count, duration = cycle_of(value)
+        except ValueError:
+            raise _invalid("the timer cycle {cycle} cannot be read; write R<count>/<duration>, such as R3/PT10H",
+                           task_spec.bpmn_id, {"cycle": repr(value)}) from None
+        _check_duration(duration, task_spec.bpmn_id)
 
 
 def _pools_refused(tree: etree._ElementTree, executable: list[str]) -> InvalidProcess:
@@ -254,12 +295,12 @@ def _pools_refused(tree: etree._ElementTree, executable: list[str]) -> InvalidPr
     return InvalidProcess("no process of the file is executable; set isExecutable=\"true\" on the one to run")
 
 
-def _read_bpmn(content: bytes, warnings: list[str]) -> etree._ElementTree:
+def _read_bpmn(content: bytes, warnings: list[str], code_tasks: str = "refuse") -> etree._ElementTree:
     """A BPMN file read safely and made readable by the engine (modeling/): code-bound service tasks refused,
     unbound ones plain tasks, JUEL / FEEL to Python, timers the Camunda way, foreign scripts refused."""
     tree = read_xml(content)
-    warnings += tasks.read_tasks(tree)
-    warnings += rewrite.rewrite(tree)
+    warnings += tasks.read_tasks(tree, code_tasks)
+    warnings += rewrite.rewrite(tree, code_tasks)
     return tree
 
 
@@ -286,14 +327,18 @@ def _check_companions(bpmn_trees: list, dmn_trees: list) -> None:
 def parse_definition(content: bytes, filename: str, default_department: str | None = None,
                      user_department: Callable[[str], str | None] | None = None,
                      assignments: dict[str, dict] | None = None,
-                     companions: dict[str, str] | None = None, process_key: str | None = None) -> ProcessDefinition:
+                     companions: dict[str, str] | None = None, process_key: str | None = None,
+                     code_tasks: str = "refuse") -> ProcessDefinition:
     """Read, validate and analyse a BPMN file holding one executable process (with the processes it calls).
     `companions` are the other files deployed with it: BPMN files of the processes its call activities call,
     DMN files of the decisions its business rule tasks take. `assignments` are a deployed version's (who works
     each task, as decided at its deploy); without them they are decided here."""
     task_warnings: list[str] = []
-    tree = _read_bpmn(content, task_warnings)
-    others = {name: (_read_bpmn(text.encode("utf-8"), task_warnings) if not name.lower().endswith(".dmn")
+    if assignments is not None:  # how the version was deployed decides how it is read, forever
+        code_tasks = (assignments.get(OPTIONS) or {}).get("code_tasks", "refuse")
+    tree = _read_bpmn(content, task_warnings, code_tasks)
+    others = {name: (_read_bpmn(text.encode("utf-8"), task_warnings, code_tasks)
+                     if not name.lower().endswith(".dmn")
                      else read_xml(text.encode("utf-8"))) for name, text in (companions or {}).items()}
     bpmn_trees = [tree, *(t for n, t in others.items() if not n.lower().endswith(".dmn"))]
     called_ids = {c for t in bpmn_trees for c in t.xpath("//*[local-name()='callActivity']/@calledElement")}
@@ -303,6 +348,10 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                 process.set("isExecutable", "true")  # what a call activity calls runs with it
     elements = {el.get("id"): el for t in bpmn_trees for el in t.iter() if isinstance(el.tag, str) and el.get("id")}
     _check_companions(bpmn_trees, [t for n, t in others.items() if n.lower().endswith(".dmn")])
+    if code_tasks != "refuse" and assignments is None:
+        assigning_options = {OPTIONS: {"code_tasks": code_tasks}}
+    else:
+        assigning_options = {}
     assigning = _Assigning(stored=assignments, default_department=default_department,
                            user_department=user_department or (lambda _name: None), elements=elements,
                            warnings=task_warnings)
@@ -328,7 +377,8 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
         subprocess_specs = parser.get_subprocess_specs(key)
     except ValidationException as exc:
         element = getattr(exc, "id", "") or None
-        raise _invalid(str(exc).split("\n")[0], element, line=getattr(exc, "line_number", None)) from None
+        template, params = engine_refusal(str(exc).split("\n")[0])
+        raise _invalid(template, element, params, line=getattr(exc, "line_number", None)) from None
     except InvalidProcess:
         raise
     except Exception as exc:  # the parser raises assorted errors on odd input
@@ -355,9 +405,9 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
                 except ValueError as exc:
                     raise _invalid(str(exc), task_spec.bpmn_id) from None
                 declared = {f.name for f in start_fields}
+                start = wording.named(task_spec.bpmn_id, task_spec.bpmn_name, "startEvent")
                 start_fields += tuple(f for f in modeler_forms.modeler_fields(
-                    elements.get(task_spec.bpmn_id), f"start event '{task_spec.bpmn_id}'", assigning.warnings)
-                    if f.name not in declared)
+                    elements.get(task_spec.bpmn_id), start, assigning.warnings) if f.name not in declared)
                 case_budget, case_budget_expr = props.get("case_budget"), props.get("case_budget_expr")
                 case_clock = props.get("case_clock", "acceptance")
                 if case_clock not in ("acceptance", "start"):
@@ -381,12 +431,24 @@ def parse_definition(content: bytes, filename: str, default_department: str | No
     steps, start_fields, inferred = inference.infer([spec, *subprocess_specs.values()], steps, start_fields, spec)
     assigning.warnings += inferred
     if not any(step.kind == "task" for step in steps.values()):  # legitimate: a fully automatic process
-        assigning.warnings.append("the process has no user task: its cases run on their own, and the window, "
-                                  "worklists and progress page have no step of it to show")
+        assigning.warnings.append(Msg("the process has no user task: its cases run on their own, and the window, "
+                                      "worklists and progress page have no step of it to show"))
     return ProcessDefinition(key, spec.description or key, spec, subprocess_specs, steps, start_fields,
                              case_budget, case_budget_expr, outcomes, case_clock,
-                             assignments if assignments is not None else assigning.resolved, assigning.warnings,
-                             dict(companions or {}))
+                             assignments if assignments is not None else {**assigning.resolved, **assigning_options},
+                             assigning.warnings, dict(companions or {}), _initiator_variable(spec, elements))
+
+
+def _initiator_variable(spec: BpmnProcessSpec, elements: dict[str, etree._Element]) -> str | None:
+    """The variable the start event names for who started the case (camunda:initiator and its kin)."""
+    for task_spec in spec.task_specs.values():
+        element = elements.get(getattr(task_spec, "bpmn_id", None) or "")
+        if isinstance(task_spec, StartEvent) and element is not None:
+            for prefix in ("camunda", "activiti", "flowable"):
+                name = element.get(f"{{{assignment.NAMESPACES[prefix]}}}initiator")
+                if name and re.fullmatch(r"[A-Za-z_]\w{0,63}", name.strip()):
+                    return name.strip()
+    return None
 
 
 def content_hash(content: bytes) -> str:
@@ -462,7 +524,7 @@ class Deployment:
 
 def check_file(content: bytes, filename: str, default_department: str | None = None,
                session: Session | None = None, companions: dict[str, str] | None = None,
-               process_key: str | None = None) -> ProcessDefinition:
+               process_key: str | None = None, code_tasks: str = "refuse") -> ProcessDefinition:
     """Read and check a BPMN file (its timer expressions are tried here): done before the deploying
     transaction, so nothing is evaluated while it holds the write lock. With a session, a task the file
     gives to a named user goes to that user's list."""
@@ -473,15 +535,15 @@ def check_file(content: bytes, filename: str, default_department: str | None = N
     # the same file read the same way gives the same definition: deploying the bundled files at every start
     # (and in every test) reads each once per process — unless a named user decided who works a task
     memo = (content_hash(content + json.dumps(companions or {}, sort_keys=True).encode()), filename,
-            default_department, process_key, catalogue().region)
+            default_department, process_key, catalogue().region, code_tasks)
     with _cache_lock:
         found = _checked.get(memo)
     if found is not None:
         return found
     definition = parse_definition(content, filename, default_department,
                                   user_department=_user_lookup(session) if session is not None else None,
-                                  companions=companions, process_key=process_key)
-    if not any(a.get("how") == "user" for a in definition.assignments.values()):
+                                  companions=companions, process_key=process_key, code_tasks=code_tasks)
+    if not any(a.get("how") == "user" for k, a in definition.assignments.items() if k != OPTIONS):
         with _cache_lock:
             if len(_checked) > 256:
                 _checked.clear()

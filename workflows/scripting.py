@@ -185,21 +185,42 @@ class HallScriptEngine(PythonScriptEngine):
     """Spiff's engine with one addition for multi-instance steps (会签 / 或签 / 票签): the completion
     condition, evaluated on the instance that just finished, also sees `done` — the outputs of the
     instances finished so far — and `instances`, how many there are; so `done.count('agree') >= 2`
-    (票签) or `opinion == 'disagree'` (one 不同意 ends it) can be written."""
+    (票签) or `opinion == 'disagree'` (one 不同意 ends it) can be written; and Camunda's and Flowable's
+    `nrOfInstances`, `nrOfCompletedInstances`, `nrOfActiveInstances`."""
 
     def evaluate(self, task, expression, external_context=None):
         parent = getattr(task, "parent", None)
         spec = getattr(parent, "task_spec", None) if parent is not None else None
         output = getattr(spec, "data_output", None)
-        if output is not None and hasattr(spec, "condition"):
+        if hasattr(spec, "condition") and hasattr(spec, "data_output"):  # a multi-instance step's condition
             extra = dict(external_context or {})
             try:
-                extra.setdefault("done", output.get(parent) if output.exists(parent) else [])
+                extra.setdefault("done", output.get(parent) if output is not None and output.exists(parent) else [])
             except Exception:  # noqa: BLE001 - the extra names are a convenience, never an error
                 extra.setdefault("done", [])
-            extra.setdefault("instances", len(parent.children))
+            # the instances, not the task predicted after the step (also a child in the engine's tree)
+            count = sum(1 for child in parent.children if child.task_spec.name == getattr(spec, "task_spec", None))
+            extra.setdefault("instances", count)
+            # the names Camunda, Flowable and Activiti give the same counts
+            finished = len(parent.internal_data.get("merged", []))  # the instances finished, this one too
+            extra.setdefault("nrOfInstances", count)
+            extra.setdefault("nrOfCompletedInstances", finished)
+            extra.setdefault("nrOfActiveInstances", count - finished)
             external_context = extra
-        return super().evaluate(task, expression, external_context)
+        return super().evaluate(task, expression, _with_helpers(task, external_context))
+
+    def execute(self, task, script, external_context=None):
+        return super().execute(task, script, _with_helpers(task, external_context))
+
+
+def _with_helpers(task, external_context: dict | None) -> dict:
+    """Functions a script may call, from spiff-arena's set: who started the case."""
+    workflow = getattr(getattr(task, "workflow", None), "top_workflow", None)
+    started_by = (getattr(workflow, "data", None) or {}).get("initiator")
+    return {"get_process_initiator_user": lambda: {"username": started_by}, **(external_context or {})}
+
+
+HELPERS = ("get_process_initiator_user",)
 
 
 def make_script_engine() -> PythonScriptEngine:

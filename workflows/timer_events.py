@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.util.event import PendingBpmnEvent
+from SpiffWorkflow.task import TaskState
 
 from timers.calendar import CalendarMissing, WorkingCalendar
 from timers.clock import now
@@ -54,15 +58,85 @@ class WorkingDurationTimer(DurationTimerEventDefinition):
         return my_task._get_internal_data("event_fired", False)
 
 
+HALL_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def _instant(value) -> str:
+    """A timer date as an instant: a bare date (a date field of a form) is the start of that day in the hall."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = value.isoformat()
+    if isinstance(value, str) and len(value.strip()) == 10:
+        day = date.fromisoformat(value.strip())
+        return datetime.combine(day, time(0), HALL_ZONE).isoformat()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
 class ClockTimeDateTimer(TimeDateEventDefinition):
     def has_fired(self, my_task) -> bool:
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            event_value = _instant(my_task.workflow.script_engine.evaluate(my_task, self.expression))
             my_task._set_internal_data(event_value=event_value)
         if TimerEventDefinition.get_datetime(event_value) <= now():
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
+
+
+def cycle_of(text: str) -> tuple[int, str]:
+    """`R3/PT10H` → (3, "PT10H"); `R/PT1H` repeats without end (-1). A start instant, if given, is not used:
+    the cycle counts from when the timer starts waiting."""
+    if not isinstance(text, str) or not text.startswith("R") or "/" not in text:
+        raise ValueError(f"cannot read the timer cycle {text!r} (expected R<n>/<duration>)")
+    head, *rest = text.split("/")
+    return (int(head[1:]) if head[1:] else -1), rest[-1]
+
+
+class WorkingCycleTimer(CycleTimerEventDefinition):
+    """A repeating timer (`R3/PT10H`), each repetition counted in working time on the project's clock."""
+
+    def cycle_complete(self, my_task) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        calendar = _calendar.get()
+        if calendar is None:
+            raise RuntimeError("a working-time timer ran without a calendar in force")
+        if event_value is None:
+            cycles, duration = cycle_of(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            try:
+                first = calendar.due(now(), parse_duration(duration))
+            except CalendarMissing:
+                return False
+            event_value = {"cycles": cycles, "next": first.isoformat(), "duration": duration}
+        ready = False
+        if event_value["cycles"] != 0:
+            due = datetime.fromisoformat(event_value["next"])
+            if due <= now():
+                try:
+                    event_value["next"] = calendar.due(due, parse_duration(event_value["duration"])).isoformat()
+                except CalendarMissing:
+                    pass  # the next repetition is placed once the year is loaded
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+            return False
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+    def update_task(self, my_task) -> None:
+        if self.cycle_complete(my_task):
+            for output in my_task.task_spec.outputs:
+                child = my_task._add_child(output, TaskState.FUTURE)
+                child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+                child.task_spec._update(child)
+
+    def details(self, my_task) -> PendingBpmnEvent:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is not None and event_value["cycles"] != 0:
+            event_value = event_value["next"]
+        return PendingBpmnEvent(self.name, self.__class__.__name__, event_value)
 
 
 def adopt_timers(task_specs) -> list:
@@ -76,6 +150,9 @@ def adopt_timers(task_specs) -> list:
         elif type(definition) is TimeDateEventDefinition:
             definition.__class__ = ClockTimeDateTimer
             found.append(task_spec)
+        elif type(definition) is CycleTimerEventDefinition:
+            definition.__class__ = WorkingCycleTimer
+            found.append(task_spec)
     return found
 
 
@@ -88,6 +165,8 @@ def timer_due_instants(workflow) -> list[datetime]:
     instants = []
     for task in waiting_timer_tasks(workflow):
         value = task._get_internal_data("event_value")
+        if isinstance(value, dict) and value.get("cycles") != 0 and isinstance(value.get("next"), str):
+            value = value["next"]
         if isinstance(value, str):
             instants.append(TimerEventDefinition.get_datetime(value))
     return instants
@@ -97,6 +176,9 @@ def shift_timers(workflow, calendar: WorkingCalendar, minutes: int) -> None:
     """Move every waiting timer out by `minutes` of working time (after a pause)."""
     for task in waiting_timer_tasks(workflow):
         value = task._get_internal_data("event_value")
-        if isinstance(value, str) and not task._get_internal_data("event_fired", False):
+        if isinstance(value, dict) and isinstance(value.get("next"), str):
+            moved = calendar.add_minutes(TimerEventDefinition.get_datetime(value["next"]), minutes)
+            task._set_internal_data(event_value={**value, "next": moved.isoformat()})
+        elif isinstance(value, str) and not task._get_internal_data("event_fired", False):
             moved = calendar.add_minutes(TimerEventDefinition.get_datetime(value), minutes)
             task._set_internal_data(event_value=moved.isoformat())

@@ -34,7 +34,9 @@ def test_every_domain_message_has_chinese_with_the_same_placeholders():
     # a translation may leave a parameter out (the field is named by the words), never invent one
     broken = [m.id for m in english if not _placeholders(m.string) <= _placeholders(m.id)]
     assert not broken, broken[:10]
-    assert all(HAN.search(m.string) or m.id == "{field}: {problem}" for m in english)
+    # every message with words has Chinese words; one made of placeholders alone ("{where}: {problem}") may not
+    assert all(HAN.search(m.string) or not re.search(r"[A-Za-z]{3,}", re.sub(r"\{[^}]*\}", "", m.id))
+               for m in english)
 
 
 def test_english_catalogue_has_no_chinese_for_english_messages():

@@ -107,7 +107,7 @@ def test_timers_written_the_camunda_way_are_working_time_durations(written, read
 def test_a_groovy_script_and_a_java_service_task_are_refused_with_what_to_do():
     with pytest.raises(InvalidProcess) as refused:
         processes.check_file(_process("x > 0", script_format="groovy"), "x.bpmn")
-    assert "scriptTask 'work' (Work)" in refused.value.message and "Python" in refused.value.message
+    assert "script task 'work' (Work)" in refused.value.message and "Python" in refused.value.message
     with pytest.raises(InvalidProcess) as refused:
         processes.check_file(_process("x > 0", service='camunda:class="org.example.Mailer"'), "x.bpmn")
     assert "Java class 'org.example.Mailer' (camunda:class)" in refused.value.message

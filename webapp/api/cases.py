@@ -1,9 +1,9 @@
 from flask_smorest import Blueprint
 
-from workflows import cases, copies, visibility, window
+from workflows import cases, copies, messages, visibility, window
 
 from ..auth import current_actor, database, login_required
-from .schemas import CaseCreate, CaseDetail, EndIn, NoteIn, NoteOut, PauseIn, PauseOut
+from .schemas import CaseCreate, CaseDetail, EndIn, MessageIn, NoteIn, NoteOut, PauseIn, PauseOut, WaitingOut
 
 PREFIX = "/cases"
 blp = Blueprint("cases", __name__, description="Cases (办件)")
@@ -76,6 +76,32 @@ def terminate(body, case_no: str):
     def work(session):
         return _detail(session, window.end_case(session, case_no, body["reason"], actor, "terminated"))
     return database().transaction(work)
+
+
+@blp.route("/<case_no>/messages")
+@blp.response(200, WaitingOut(many=True))
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def waiting(case_no: str):
+    """What the case waits for from outside: the messages and signals its diagram waits for now."""
+    with database().read() as session:
+        return messages.waiting_for(session, visibility.case_for(session, case_no, current_actor()))
+
+
+@blp.route("/<case_no>/messages", methods=["POST"])
+@blp.arguments(MessageIn)
+@blp.response(200, CaseDetail)
+@blp.doc(security=[{"bearer": []}])
+@login_required
+def deliver(body, case_no: str):
+    """Hand the case a message or a signal it waits for (supervisors, admins, and systems signed in as them);
+    the message's data join the case data, and the case goes on."""
+    actor = current_actor()
+    with database().read() as session:
+        visibility.case_for(session, case_no, actor)
+    messages.deliver(database(), case_no, body["kind"], body["name"], body["data"], actor)
+    with database().read() as session:
+        return _detail(session, visibility.case_for(session, case_no, actor))
 
 
 @blp.route("/<case_no>/withdraw", methods=["POST"])

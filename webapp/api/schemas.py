@@ -366,6 +366,21 @@ class EndIn(Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
+class MessageIn(Strict):
+    kind = fields.String(load_default="message", validate=validate.OneOf(["message", "signal"]))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                         metadata={"description": "the message's or signal's name, or the id of the waiting event"})
+    data = fields.Dict(keys=fields.String(), load_default=dict,
+                       metadata={"description": "values the message carries; they join the case data"})
+
+
+class WaitingOut(Schema):
+    kind = fields.String(metadata={"description": "message or signal"})
+    name = fields.String(allow_none=True)
+    element = fields.String()
+    element_name = fields.String(allow_none=True)
+
+
 class PauseIn(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(["supplement", "special"]))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))

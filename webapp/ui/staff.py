@@ -19,6 +19,7 @@ from workflows import (
     diagram,
     engine,
     extensions,
+    messages,
     operations,
     sla,
     supervision,
@@ -494,6 +495,21 @@ def terminate(case_no: str):
     return redirect(url_for("staff.case_page", case_no=case_no))
 
 
+@bp.post("/cases/<case_no>/messages")
+@roles("supervisor")
+def deliver_message(case_no: str):
+    """A message or signal the case waits for, recorded as received (a payment confirmed by telephone, a
+    reply that came by post)."""
+    try:
+        messages.deliver(db(), case_no, request.form.get("kind", "message"), request.form.get("name", ""), {},
+                         current_user.actor)
+    except DomainError as exc:
+        flash(say(exc), "error")
+    else:
+        flash(_("已登记收到，办件继续办理"), "ok")
+    return redirect(url_for("staff.case_page", case_no=case_no))
+
+
 @bp.post("/cases/<case_no>/confirm-supplement")
 @roles("clerk")
 def confirm_supplement(case_no: str):
@@ -536,6 +552,7 @@ def case_page(case_no: str):
         workflow = engine.load(case.state, definition)
         svg = diagram.render_svg(case.process_version.bpmn_xml, diagram.case_states(workflow),
                                  case.process_version.name)
+        waits = messages.waiting(workflow) if case.status in ("received", "in_progress") else []
         files = session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
         alerts = session.scalars(select(Alert).where(Alert.case_id == case.id).order_by(Alert.at)).all()
         matter = catalogue().matters.get(case.matter_code)
@@ -554,7 +571,7 @@ def case_page(case_no: str):
     story = words.history(view["history"], definition.steps, people)
     return page("case.html", story=story, case=case, view=view, svg=svg, files=files, alerts=alerts, matter=matter,
                 steps=definition.steps, records=records, start_data=start_data, extensions=granted, notes=thread,
-                supervisions=supervisions, opinions=opinions)
+                supervisions=supervisions, opinions=opinions, waits=waits)
 
 
 @bp.route("/attachments/<int:attachment_id>")

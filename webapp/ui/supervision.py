@@ -206,13 +206,14 @@ def admin_processes():
             actor = current_user.actor
             default_department = request.form.get("default_department") or None
             new_version = request.form.get("new_version") == "yes"
+            code_tasks = "steps" if request.form.get("code_tasks") == "steps" else "refuse"
             try:
                 files = [(u.filename, u.read(processes.MAX_BPMN_BYTES * 20 + 1)) for u in uploads]
                 # several files at once (or a .zip): each main process with what it calls and decides
                 for name, content, companions, pool in processes.bundle(files):
                     with db().read() as session:  # checked before the write lock
                         checked = processes.check_file(content, name, default_department, session,
-                                                       companions or None, pool)
+                                                       companions or None, pool, code_tasks)
 
                     def work(session, c=content, n=name, d=checked):
                         result = processes.deploy(session, c, n, actor.username, d, as_key=new_version)
@@ -224,7 +225,7 @@ def admin_processes():
                     flash(_("已部署「%(n)s」第 %(v)d 版", n=result.version.name, v=result.version.version)
                           if result.created else _("内容未变，未产生新版本"), "ok")
                     for warning in checked.warnings:  # accepted, but not honoured as the modeler meant
-                        flash(_("提示：%(w)s", w=warning), "warning")
+                        flash(_("提示：%(w)s", w=say(warning)), "warning")
                 return redirect(url_for("supervision.admin_processes"))
             except DomainError as exc:
                 error = say(exc)

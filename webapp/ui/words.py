@@ -171,6 +171,8 @@ def shown_fields(fields, data: dict) -> list[tuple[str, str]]:
             value = text(dict(f.choices).get(value, value))
         elif f.type == "boolean":
             value = yes_no(value)
+        elif f.type == "list" and isinstance(value, list):
+            value = "、".join(text(str(v)) for v in value)
         shown.append((text(f.label) or f.name, value))
     return shown
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..errors import Msg
+
 NAMESPACES = {
     "camunda": "http://camunda.org/schema/1.0/bpmn",
     "activiti": "http://activiti.org/bpmn",
@@ -86,18 +88,23 @@ class Assignment:
 class Unassigned(Exception):
     """No way of the file names a department; the message lists what was found and what exists."""
 
+    def __init__(self, template: str, params: dict) -> None:
+        self.template, self.params = template, params
+        super().__init__(template.format(**params))
+
 
 def resolve(task_id: str, lane: str | None, department_property: str | None, found: Candidates,
             department_named: Callable[[str], str | None], user_department: Callable[[str], str | None],
             default_department: str | None, departments: list[str]) -> tuple[Assignment, list[str]]:
     """The department (and maybe the user) that works a task, and warnings about what was not honoured."""
-    warnings = [f"task {task_id!r}: {expr!r} is an expression; OneWindow assigns at deploy and ignored it"
-                for expr in found.expressions]
+    warnings = [Msg("task '{task}': '{expression}' is an expression; OneWindow assigns at deploy and ignored it",
+                    {"task": task_id, "expression": expr}) for expr in found.expressions]
+    listed = ", ".join(departments)
     if department_property:
         code = department_named(department_property)
         if code is None:
-            raise Unassigned(f"the department property {department_property!r} names no department "
-                             f"(departments: {', '.join(departments)})")
+            raise Unassigned("the department property '{name}' names no department (departments: {departments})",
+                             {"name": department_property, "departments": listed})
         return Assignment(code, None, "property"), warnings
     if lane:
         code = department_named(lane)
@@ -113,17 +120,20 @@ def resolve(task_id: str, lane: str | None, department_property: str | None, fou
     if default_department:
         code = department_named(default_department)
         if code is None:
-            raise Unassigned(f"the default department {default_department!r} is not a department "
-                             f"(departments: {', '.join(departments)})")
+            raise Unassigned("the default department '{name}' is not a department (departments: {departments})",
+                             {"name": default_department, "departments": listed})
         names = [n for n in [lane, *found.groups, found.assignee, *found.users] if n]
         if names:
-            warnings.append(f"task {task_id!r}: {', '.join(repr(n) for n in names)} named no department or user;"
-                            f" it goes to the default department {code}")
+            warnings.append(Msg("task '{task}': {names} named no department or user; it goes to the default "
+                                "department {department}", {"task": task_id, "names": ", ".join(repr(n) for n in names),
+                                                            "department": code}))
         return Assignment(code, None, "default"), warnings
-    names = [f"lane {lane!r}"] if lane else []
-    names += [f"candidate group {g!r}" for g in found.groups]
-    names += [f"user {u!r}" for u in [found.assignee, *found.users] if u]
-    said = "; ".join(names) if names else "no lane, department property, candidate group or assignee"
-    raise Unassigned(f"who works it is not known ({said}). Name a department of the catalogue "
-                     f"({', '.join(departments)}) in its lane, a 'department' property or a candidate group, "
-                     "add an alias for the name in the catalogue, or deploy with a default department")
+    names = [Msg("lane '{name}'", {"name": lane})] if lane else []
+    names += [Msg("candidate group '{name}'", {"name": g}) for g in found.groups]
+    names += [Msg("user '{name}'", {"name": u}) for u in [found.assignee, *found.users] if u]
+    said = names if names else [Msg("no lane, department property, candidate group or assignee")]
+    raise Unassigned("who works it is not known ({said}). Name a department of the catalogue ({departments}) in "
+                     "its lane, a 'department' property or a candidate group, add an alias for the name in the "
+                     "catalogue, or deploy with a default department",
+                     {"said": Msg("; ".join(f"{{n{i}}}" for i in range(len(said))),
+                                  {f"n{i}": m for i, m in enumerate(said)}), "departments": listed})

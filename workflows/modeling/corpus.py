@@ -1,16 +1,16 @@
 """How OneWindow reads BPMN files from other modelers: deploy each file of a folder, then drive each deployed
 process to its end with generated data — fields filled by type, the variables its conditions read, timers
-fired by moving the project's clock — as `onewindow bench interop` reports and the interop test checks.
+fired by moving the project's clock, the messages and signals it waits for handed to it — as `onewindow bench
+interop` reports and the interop test checks.
 
 Every file ends in one of: "ended" (a case reached an end event), "running" (deployed, but a case did not
-finish within the step budget: it waits for a message, a signal, or data the generator cannot guess),
+finish within the step budget, or waits for nothing it can be given),
 "failed" (deployed, but a case stopped on an error: the message says where), or "refused" (not deployed:
 the message names the element and says what to change).
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import time
 from collections import Counter
@@ -23,11 +23,12 @@ from sqlalchemy import select
 
 from timers import clock as project_clock
 
-from .. import cases, processes
+from .. import cases, messages, processes
 from ..db import Database
 from ..errors import DomainError
 from ..forms import Field
 from ..models import Case, WorkItem
+from . import inference, tasks
 
 APPLICANT = {"type": "person", "name": "互通测试", "id_no": "11010519491231002X"}
 ADMIN = cases.Actor("admin", "admin", None)
@@ -42,6 +43,7 @@ class FileResult:
     has_user_task: bool
     steps_done: int
     message: str
+    as_steps: bool = False  # deployed only with its code-bound service tasks made steps people work
 
 
 def corpus_files(root: Path) -> list[Path]:
@@ -49,9 +51,14 @@ def corpus_files(root: Path) -> list[Path]:
                   not p.name.startswith("."))
 
 
-def _value(field: Field, turn: int) -> Any:
-    """A value of the field's type; choices and flags take turns, so that a loop back (payment not OK: try
-    again) ends on a later round."""
+def _value(field: Field, turn: int, literals: dict[str, list], department: str) -> Any:
+    """A value of the field's type; choices, flags and the literals a condition compares a text field with
+    take turns, so that a loop back (payment not OK: try again) ends on a later round."""
+    compared = [v for v in literals.get(field.name, []) if isinstance(v, str)]
+    if field.type in ("string", "text") and compared:
+        return compared[turn % len(compared)]
+    if field.type == "list":
+        return [department]
     if field.type == "integer":
         return 1
     if field.type == "number":
@@ -65,25 +72,21 @@ def _value(field: Field, turn: int) -> Any:
     return "互通测试"
 
 
-def _fill(fields, turn: int = 0) -> dict[str, Any]:
-    return {f.name: _value(f, turn) for f in fields}
+def _fill(fields, turn: int, literals: dict[str, list], department: str) -> dict[str, Any]:
+    return {f.name: _value(f, turn, literals, department) for f in fields}
 
 
-def _variables(definition) -> set[str]:
-    """The names the process's conditions read: the generator gives them a value (true, which also counts
-    as 1 and compares with numbers) so that a gateway can choose."""
-    names: set[str] = set()
+def _literals(definition) -> dict[str, list]:
+    """variable → the literals the process's conditions compare it with (in a stable order)."""
+    found: dict[str, set] = {}
     for spec in [definition.spec, *definition.subprocess_specs.values()]:
         for task_spec in spec.task_specs.values():
             for condition, _target in getattr(task_spec, "cond_task_specs", None) or []:
                 text = getattr(condition, "args", [None])[0] if condition is not None else None
                 if isinstance(text, str):
-                    try:
-                        tree = ast.parse(text, mode="eval")
-                    except SyntaxError:
-                        continue
-                    names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    return names - {"True", "False", "None", "len", "str", "int", "float"}
+                    for name, values in inference._uses(text).items():
+                        found.setdefault(name, set()).update(values)
+    return {name: sorted(values, key=repr) for name, values in found.items()}
 
 
 def _has_user_task(content: bytes) -> bool:
@@ -95,21 +98,45 @@ def _has_user_task(content: bytes) -> bool:
     return bool(tree.xpath("//*[local-name()='userTask']"))
 
 
-def try_file(database: Database, path: Path, root: Path, default_department: str = "window") -> FileResult:
+def try_file(database: Database, path: Path, root: Path, default_department: str = "window",
+             code_tasks: str = "refuse") -> FileResult:
+    """Deploy the file as `onewindow deploy` does (each executable pool of a collaboration a process of its own,
+    the id confirmed as in a hall of its own), then drive a case of each deployed process. A file refused only
+    for service tasks bound to code is tried again as `--code-tasks-as-steps` deploys it (and marked so)."""
     source = path.relative_to(root).parts[0]
     content = path.read_bytes()
     has_user_task = _has_user_task(content)
+    definitions = []
     try:
-        with database.read() as session:
-            definition = processes.check_file(content, path.name, default_department, session)
-        database.transaction(lambda s: processes.deploy(s, content, path.name, "interop", definition))
+        for name, text, companions, pool in processes.bundle([(path.name, content)]):
+            with database.read() as session:
+                definition = processes.check_file(text, name, default_department, session, companions or None,
+                                                  pool, code_tasks)
+            database.transaction(lambda s, t=text, n=name, d=definition: processes.deploy(
+                s, t, n, "interop", d, True))
+            definitions.append(definition)
+    except tasks.CodeBound as exc:
+        if code_tasks == "refuse":
+            again = try_file(database, path, root, default_department, "steps")
+            if again.outcome != "refused":
+                again.as_steps = True
+                return again
+        return FileResult(source, path.name, "refused", has_user_task, 0, exc.message)
     except DomainError as exc:
         return FileResult(source, path.name, "refused", has_user_task, 0, exc.message)
     except Exception as exc:  # a crash is a finding, not a stop: reported as such
         return FileResult(source, path.name, "refused", has_user_task, 0, f"CRASH {type(exc).__name__}: {exc}"[:300])
+    runs = [_drive(database, definition, default_department) for definition in definitions]
+    worst = max(runs, key=lambda r: ("ended", "running", "failed").index(r[0]))
+    return FileResult(source, path.name, worst[0], has_user_task, sum(r[1] for r in runs), worst[2])
+
+
+def _drive(database: Database, definition, department: str) -> tuple[str, int, str]:
+    """Run one case of a deployed process to its end: (outcome, steps done, message)."""
     steps_done = 0
+    literals = _literals(definition)
     try:
-        start_data = _fill(definition.start_fields)
+        start_data = _fill(definition.start_fields, 0, literals, department)
         case = database.transaction(lambda s: cases.start_case(s, definition.key, APPLICANT, start_data,
                                                                 cases.SYSTEM))
         case_id = case.id
@@ -117,29 +144,48 @@ def try_file(database: Database, path: Path, root: Path, default_department: str
             with database.read() as session:
                 row = session.get(Case, case_id)
                 if row.status in ("completed", "refused", "terminated"):
-                    return FileResult(source, path.name, "ended", has_user_task, steps_done, row.outcome or "")
+                    return "ended", steps_done, row.outcome or ""
                 items = session.scalars(select(WorkItem).where(WorkItem.case_id == case_id, WorkItem.state.in_(
                     cases.OPEN_STATES)).order_by(WorkItem.id)).all()
                 next_timer = row.next_timer_at
                 version = processes.cached_version(session, row.process_version_id)
             if items:
+                _take_time(database, STEP_MINUTES)  # a person takes a few working minutes: due timers fire
                 steps = processes.definition_for(version).steps
                 for item in items:
-                    data = _fill(steps[item.step].fields if item.step in steps else (), _round)
+                    with database.read() as session:
+                        if session.get(WorkItem, item.id).state not in cases.OPEN_STATES:
+                            continue  # ended by an item completed before it (a completion condition, a boundary)
+                    data = _fill(steps[item.step].fields if item.step in steps else (), _round, literals, department)
                     database.transaction(lambda s, i=item.id, d=data: cases.complete(s, i, ADMIN, d))
                     steps_done += 1
                 continue
-            if next_timer is None:
-                return FileResult(source, path.name, "running", has_user_task, steps_done,
-                                  "waits for something other than a step or a timer (a message or a signal)")
-            _advance_to(database, next_timer)
-        return FileResult(source, path.name, "running", has_user_task, steps_done,
-                          f"not finished after {MAX_ROUNDS} rounds")
+            if next_timer is not None:
+                _advance_to(database, next_timer)
+                continue
+            with database.read() as session:
+                expected = messages.waiting_for(session, session.get(Case, case_id))
+            if not expected:
+                return "running", steps_done, "waits for nothing it can be given (no step, timer, message or signal)"
+            wanted = expected[0]
+            messages.deliver(database, row.case_no, wanted.kind, wanted.name or wanted.element, {}, ADMIN)
+        return "running", steps_done, f"not finished after {MAX_ROUNDS} rounds"
     except DomainError as exc:
-        return FileResult(source, path.name, "failed", has_user_task, steps_done, exc.message[:300])
+        return "failed", steps_done, exc.message[:300]
     except Exception as exc:
-        return FileResult(source, path.name, "failed", has_user_task, steps_done,
-                          f"CRASH {type(exc).__name__}: {exc}"[:300])
+        return "failed", steps_done, f"CRASH {type(exc).__name__}: {exc}"[:300]
+
+
+STEP_MINUTES = 5
+
+
+def _take_time(database: Database, minutes: int) -> None:
+    """Let `minutes` of working time pass, as when people work the open steps, and fire what fell due."""
+    from .. import sla
+
+    with database.read() as session:
+        until = sla.working_calendar(session).add_minutes(project_clock.now(), minutes)
+    _advance_to(database, until - timedelta(minutes=1))
 
 
 def _advance_to(database: Database, instant) -> None:
@@ -159,23 +205,28 @@ def run(database: Database, root: Path, default_department: str = "window") -> l
 
 
 def table(results: list[FileResult]) -> str:
-    """The results by source, as docs/interop.md shows them."""
+    """The results by source, as docs/interop.md shows them. "as steps": of the ended files, those that deploy
+    only with their code-bound service tasks made steps (`--code-tasks-as-steps`); by default they are refused."""
     by_source: dict[str, Counter] = {}
     for r in results:
-        by_source.setdefault(r.source, Counter())[r.outcome] += 1
-        by_source[r.source]["files"] += 1
+        c = by_source.setdefault(r.source, Counter())
+        c[r.outcome] += 1
+        c["files"] += 1
+        c["as_steps"] += r.outcome == "ended" and r.as_steps
         if r.has_user_task:
-            by_source[r.source]["user_task"] += 1
-            by_source[r.source]["user_task_ended"] += r.outcome == "ended"
-    lines = ["| source | files | ended | running | failed | refused | files with a user task: ended |",
-             "|---|---|---|---|---|---|---|"]
-    total = Counter()
-    for source, c in sorted(by_source.items()):
-        total.update(c)
-        lines.append(f"| {source} | {c['files']} | {c['ended']} | {c['running']} | {c['failed']} | {c['refused']} "
-                     f"| {c['user_task_ended']} / {c['user_task']} |")
-    lines.append(f"| **all** | {total['files']} | {total['ended']} | {total['running']} | {total['failed']} | "
-                 f"{total['refused']} | {total['user_task_ended']} / {total['user_task']} |")
+            c["user_task"] += 1
+            c["user_task_ended"] += r.outcome == "ended"
+            c["user_task_as_steps"] += r.outcome == "ended" and r.as_steps
+    lines = ["| source | files | ended | of which as steps | running | failed | refused | files with a user task: "
+             "ended | of which as steps |", "|---|---|---|---|---|---|---|---|---|"]
+    total: Counter = Counter()
+    for source, c in [*sorted(by_source.items()), ("**all**", None)]:
+        if c is None:
+            c = total
+        else:
+            total.update(c)
+        lines.append(f"| {source} | {c['files']} | {c['ended']} | {c['as_steps']} | {c['running']} | {c['failed']} "
+                     f"| {c['refused']} | {c['user_task_ended']} / {c['user_task']} | {c['user_task_as_steps']} |")
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ The subset (anything else is refused at deploy, quoting the expression):
 - comparisons: == != < > <= >= and JUEL's eq ne lt gt le ge; FEEL's single `=` is equality;
 - logic: and, or, not, && || !, JUEL `empty x` (missing, null or empty), FEEL `x = null`;
 - arithmetic: + - * / % and JUEL's div, mod; parentheses;
-- functions: JUEL `execution.getVariable("x")` (the variable x); FEEL `not(…)`, `count(list)`,
+- functions: JUEL `execution.getVariable("x")` and bpmn-engine's `environment.variables.x` (the variable
+  x); FEEL `not(…)`, `count(list)`,
   `string length(s)`, `contains(s, part)`, `starts with(s, part)`, `ends with(s, part)`, `upper case(s)`,
   `lower case(s)`.
 """
@@ -66,10 +67,15 @@ def _body(text: str, kind: str) -> str:
 
 
 def _path(name: str, _known: set[str] | None) -> str:
-    """`order.total` → `order["total"]`: case data holds nested dictionaries, not objects."""
+    """`order.total` → `order["total"]`: case data holds nested dictionaries, not objects. bpmn-engine's
+    `environment.variables.x` is the variable x."""
+    if name.startswith("environment.variables."):
+        name = name.removeprefix("environment.variables.")
     head, *rest = name.split(".")
     if keyword.iskeyword(head) or head.startswith("_"):
         raise Unsupported(f"the name {head!r} is not a variable")
+    if head in ("execution", "environment") and rest:
+        raise Unsupported(f"{name!r} reads the other engine's own objects; read a variable by its name")
     return head + "".join(f"[{part!r}]" for part in rest)
 
 

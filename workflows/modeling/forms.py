@@ -11,6 +11,7 @@ import re
 
 from lxml import etree
 
+from ..errors import Msg
 from ..forms import Field
 from .assignment import NAMESPACES
 
@@ -22,13 +23,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def _field(name: str | None, kind: str | None, label: str | None, required: bool,
-           values: list[tuple[str, str]], where: str, warnings: list[str]) -> Field | None:
+           values: list[tuple[str, str]], where: Msg, warnings: list[str]) -> Field | None:
     if not name or not _NAME.match(name):
-        warnings.append(f"{where}: the form field {name!r} is not a plain name and is left out")
+        warnings.append(Msg("{where}: the form field '{name}' is not a plain name and is left out",
+                            {"where": where, "name": name}))
         return None
     mapped = TYPES.get((kind or "string").strip().lower())
     if mapped is None:
-        warnings.append(f"{where}: the form field {name!r} has the type {kind!r}; it is read as text")
+        warnings.append(Msg("{where}: the form field '{name}' has the type '{kind}'; it is read as text",
+                            {"where": where, "name": name, "kind": kind}))
         mapped = "string"
     if mapped == "choice" and not values:
         mapped = "string"
@@ -37,7 +40,7 @@ def _field(name: str | None, kind: str | None, label: str | None, required: bool
     return Field(name, mapped, required, options, (label or "").strip()[:200], labels)
 
 
-def modeler_fields(element: etree._Element | None, where: str, warnings: list[str]) -> list[Field]:
+def modeler_fields(element: etree._Element | None, where: Msg, warnings: list[str]) -> list[Field]:
     """The fields a task or start event element declares in a modeler's own markup."""
     if element is None:
         return []
@@ -67,12 +70,12 @@ def modeler_fields(element: etree._Element | None, where: str, warnings: list[st
     for prefix in ("camunda", "flowable", "activiti"):
         key = element.get(f"{{{NAMESPACES[prefix]}}}formKey")
         if key:
-            warnings.append(f"{where}: the form {key!r} ({prefix}:formKey) lives outside the file; OneWindow shows "
-                            "the fields the file declares")
+            warnings.append(Msg("{where}: the form '{key}' ({prefix}:formKey) lives outside the file; OneWindow "
+                                "shows the fields the file declares", {"where": where, "key": key, "prefix": prefix}))
     for definition in element.iter(f"{{{zeebe}}}formDefinition"):
         if definition.get("formId") or definition.get("externalReference"):
-            warnings.append(f"{where}: the linked Camunda form cannot be read from the file; OneWindow shows the "
-                            "fields the file declares")
+            warnings.append(Msg("{where}: the linked Camunda form cannot be read from the file; OneWindow shows "
+                                "the fields the file declares", {"where": where}))
     unique: dict[str, Field] = {}
     for field in found:
         unique.setdefault(field.name, field)
@@ -89,11 +92,11 @@ def _zeebe_form_is_for(element: etree._Element, form: etree._Element) -> bool:
     return False
 
 
-def _zeebe_fields(text: str, where: str, warnings: list[str]) -> list[Field]:
+def _zeebe_fields(text: str, where: Msg, warnings: list[str]) -> list[Field]:
     try:
         schema = json.loads(text)
     except ValueError:
-        warnings.append(f"{where}: its embedded form is not JSON and is left out")
+        warnings.append(Msg("{where}: its embedded form is not JSON and is left out", {"where": where}))
         return []
     out: list[Field] = []
 
@@ -117,7 +120,7 @@ def _zeebe_fields(text: str, where: str, warnings: list[str]) -> list[Field]:
 
 
 
-def due_budget(element: etree._Element | None, where: str, warnings: list[str]) -> str | None:
+def due_budget(element: etree._Element | None, where: Msg, warnings: list[str]) -> str | None:
     """`camunda:dueDate` / `flowable:dueDate` written as a duration (P2D, PT4H) becomes the step's working-time
     budget; a date or an expression cannot be one and is warned about."""
     if element is None:
@@ -132,6 +135,7 @@ def due_budget(element: etree._Element | None, where: str, warnings: list[str]) 
             parse_duration(due)
             return due
         except ValueError:
-            warnings.append(f"{where}: the due date {due!r} ({prefix}:dueDate) is not a working-time duration such "
-                            "as P2D or PT4H; the step has no time limit of its own")
+            warnings.append(Msg("{where}: the due date '{due}' ({prefix}:dueDate) is not a working-time duration "
+                                "such as P2D or PT4H; the step has no time limit of its own",
+                                {"where": where, "due": due, "prefix": prefix}))
     return None
