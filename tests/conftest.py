@@ -7,8 +7,10 @@ database of its own there and drops it at the end. Set ONEWINDOW_SKIP_PG=1 to ru
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +34,39 @@ def _backends() -> list[str]:
     return ["sqlite"] if os.environ.get("ONEWINDOW_SKIP_PG") == "1" else ["sqlite", "postgres"]
 
 
+def _fill_demo(database: Database) -> None:
+    """The bundled processes deployed, the official calendars of 2025 and 2026, the demo users."""
+    from webapp.cli import deploy_files
+    from workflows.processes import bundled_files
+
+    deploy_files(database, bundled_files())
+    for year in (2025, 2026):
+        database.transaction(lambda s, y=year: calendar_store.load_official_year(s, y, "tests"))
+    for username, role, department, display in DEMO_USERS:
+        database.transaction(lambda s, u=username, r=role, d=department, n=display:
+                             users.add_user(s, u, r, DEMO_PASSWORD, d, n, DEMO_POSITIONS.get(u, ())))
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory) -> dict[str, Path]:
+    """Two SQLite files made once per run and copied for each test: the schema alone (every migration run),
+    and the schema with the demo content (`deployed`). Copying a file is far quicker than migrating and
+    deploying again for each of several hundred tests."""
+    folder = tmp_path_factory.mktemp("templates")
+    made = {}
+    for name in ("migrated", "deployed"):
+        path = folder / f"{name}.db"
+        database = Database(f"sqlite:///{path}")
+        upgrade(database)
+        if name == "deployed":
+            _fill_demo(database)
+        with database.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.dispose()
+        made[name] = path
+    return made
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     name = f"onewindow_test_{uuid.uuid4().hex[:10]}"
@@ -48,20 +83,55 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=_backends())
-def db_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'onewindow.db'}"
-        database = Database(url)
-        upgrade(database)
-        database.dispose()
-        return url
-    url = request.getfixturevalue("pg_url")
-    database = Database(url)
+@pytest.fixture(scope="session")
+def pg_demo_rows(pg_url) -> dict[str, list[dict]]:
+    """The demo content's rows, made once per run on PostgreSQL and written back for each test that asks for
+    `deployed` (the tables are emptied between tests)."""
+    database = Database(pg_url)
+    _empty_pg(database)
+    _fill_demo(database)
+    with database.engine.connect() as conn:
+        rows = {table.name: [dict(r._mapping) for r in conn.execute(table.select())]
+                for table in Base.metadata.sorted_tables}
+    _empty_pg(database)
+    database.dispose()
+    return rows
+
+
+def _empty_pg(database: Database) -> None:
     with database.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     from workflows.processes import forget_cached_versions
     forget_cached_versions()  # ids start again at 1 with other content
+
+
+def _restore_pg(database: Database, rows: dict[str, list[dict]]) -> None:
+    with database.engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            if rows.get(table.name):
+                conn.execute(table.insert(), rows[table.name])
+                for column in table.primary_key.columns:
+                    if column.autoincrement is True or (column.autoincrement == "auto" and
+                                                        column.type.python_type is int):
+                        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                                          f"(SELECT max({column.name}) FROM {table.name}))"))
+
+
+@pytest.fixture(params=_backends())
+def db_url(request, tmp_path) -> str:
+    """A database of its own for each test: the demo content in it when the test asks for `deployed`."""
+    wants_demo = "deployed" in request.fixturenames
+    if request.param == "sqlite":
+        templates = request.getfixturevalue("sqlite_templates")
+        path = tmp_path / "onewindow.db"
+        shutil.copyfile(templates["deployed" if wants_demo else "migrated"], path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_url")
+    rows = request.getfixturevalue("pg_demo_rows") if wants_demo else None
+    database = Database(url)
+    _empty_pg(database)
+    if rows:
+        _restore_pg(database, rows)
     database.dispose()
     return url
 
@@ -75,16 +145,7 @@ def database(db_url) -> Iterator[Database]:
 
 @pytest.fixture
 def deployed(database) -> Database:
-    """The bundled processes deployed and the demo users present."""
-    from webapp.cli import deploy_files
-    from workflows.processes import bundled_files
-
-    deploy_files(database, bundled_files())
-    for year in (2025, 2026):
-        database.transaction(lambda s, y=year: calendar_store.load_official_year(s, y, "tests"))
-    for username, role, department, display in DEMO_USERS:
-        database.transaction(lambda s, u=username, r=role, d=department, n=display:
-                             users.add_user(s, u, r, DEMO_PASSWORD, d, n, DEMO_POSITIONS.get(u, ())))
+    """The bundled processes deployed and the demo users present (copied in by `db_url`)."""
     return database
 
 
