@@ -300,6 +300,10 @@ def _sync_work_items(session: Session, case: Case, workflow, definition: Process
         if item.budget:
             sla.start_clock(session, case, "step", item.budget, item.name, step=item.step, task_id=item.task_id,
                             item=item, department=item.department, at=at)
+        step = definition.steps.get(item.step)
+        if step is not None and step.respond_within and item.state == "open":  # 签收时限: until taken up
+            sla.start_clock(session, case, "response", step.respond_within, item.name, step=item.step,
+                            task_id=item.task_id, item=item, department=item.department, at=at)
     _sync_stage_clocks(session, case, workflow, definition, at, budgets, returned)
     return created
 
@@ -413,6 +417,7 @@ def claim(session: Session, item_id: int, actor: Actor) -> WorkItem:
     if item.state != "open":
         raise Conflict("work item {item_id} is {state}", {"item_id": item_id, "state": item.state})
     item.state, item.assignee, item.claimed_at = "claimed", actor.username, now()
+    sla.stop_clocks(session, case.id, task_ids={item.task_id}, scope="response", at=item.claimed_at)  # taken up
     _audit(session, case, actor, "work_item.claimed", step=item.step, item=item,
            before={"state": "open", "assignee": None}, after={"state": "claimed", "assignee": actor.username})
     return item
@@ -763,6 +768,7 @@ class PreparedTimer:
     workflow: Any
     state: bytes
     budgets: dict[str, str | None]
+    label: str | None = None  # what the history calls the event (a message's waiting event)
 
 
 def prepare_timer(session: Session, case_id: int) -> PreparedTimer | None:

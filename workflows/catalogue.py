@@ -8,7 +8,7 @@ then read that region's limits; a running case keeps the clocks it started with.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
-REGIONAL = ("statutory_limit", "promised_limit", "promised_limit_by", "promised_limits", "step_limits", "fee",
-            "legal_basis", "conditions", "targets")
+REGIONAL = ("statutory_limit", "promised_limit", "promised_limit_by", "promised_limits", "step_limits",
+            "response_limits", "promised_range", "fee", "legal_basis", "conditions", "targets")
 ROLES = ("clerk", "reviewer", "supervisor", "admin")
 
 
@@ -52,8 +52,25 @@ class Matter:
             return self.promised_limits.get(str(data.get(self.promised_limit_by)))
         return self.promised_limit
 
+    def offered(self, fields: tuple) -> tuple:
+        """The start form as the window offers it: the kind a limit depends on lists only the kinds this
+        region's catalogue gives a limit for (the BPMN file holds every region's kinds)."""
+        if not self.promised_limit_by:
+            return fields
+        out = []
+        for f in fields:
+            if f.name == self.promised_limit_by and f.type == "choice":
+                kept = [(o, label) for o, label in f.choices if o in self.promised_limits]
+                f = replace(f, options=tuple(o for o, _ in kept), option_labels=tuple(label for _, label in kept))
+            out.append(f)
+        return tuple(out)
+
     def step_limit(self, step: str) -> str | None:
         return (self.extra.get("step_limits") or {}).get(step)
+
+    def response_limit(self, step: str) -> str | None:
+        """How soon a step must be taken up (签收, 启动核查) after it reaches its department."""
+        return (self.extra.get("response_limits") or {}).get(step)
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,7 @@ def parse_catalogue(raw: dict[str, Any], region: str | None = None) -> Catalogue
                 raise ValueError(f"matter {m['code']}: regions.{region} may set {', '.join(REGIONAL)}, "
                                  f"not {', '.join(sorted(unknown_keys))}")
             m = {**m, **chosen}
+        _check_range(m)
         known = {"code", "name", "name_en", "process", "departments", "materials", "statutory_limit",
                  "promised_limit", "promised_limit_by", "promised_limits", "fee", "legal_basis", "conditions",
                  "regions"}
@@ -119,6 +137,24 @@ def parse_catalogue(raw: dict[str, Any], region: str | None = None) -> Catalogue
     if unknown:
         raise ValueError(f"catalogue aliases name unknown departments: {', '.join(unknown)}")
     return Catalogue(departments, matters, english=english, aliases=aliases, region=region, regions=regions)
+
+
+def _check_range(m: dict) -> None:
+    """A matter whose source gives a range (工程建设项目: 30–80 working days by class) keeps each class within it."""
+    bounds = m.get("promised_range")
+    if not bounds:
+        return
+    from timers.durations import parse_duration
+
+    def size(text: str) -> tuple[int, int]:
+        duration = parse_duration(text)
+        return duration.days, duration.minutes
+
+    low, high = size(bounds[0]), size(bounds[1])
+    outside = [k for k, v in (m.get("promised_limits") or {}).items() if not low <= size(v) <= high]
+    if outside:
+        raise ValueError(f"matter {m['code']}: promised_limits {', '.join(outside)} lie outside promised_range "
+                         f"{bounds[0]}–{bounds[1]}")
 
 
 def catalogue() -> Catalogue:

@@ -131,8 +131,10 @@ def prepare(session: Session, case_no: str, kind: str, name: str, data: Any, act
         return workflow
 
     _, state = run_engine(sla.working_calendar(session), catch, f"on the {kind} {name}")
+    # what the history calls it: the waiting event's name in the diagram ("缴费到账"), else the message's
+    label = tasks[0].task_spec.bpmn_name or tasks[0].task_spec.event_definition.name or name
     return PreparedTimer(case.id, case.case_no, case.revision, now(), workflow, state,
-                         budgets_for(workflow, definition, engine.ready_user_tasks(workflow)))
+                         budgets_for(workflow, definition, engine.ready_user_tasks(workflow)), label)
 
 
 def apply(session: Session, prepared: PreparedTimer, actor: Actor, kind: str, name: str,
@@ -148,7 +150,8 @@ def apply(session: Session, prepared: PreparedTimer, actor: Actor, kind: str, na
     if payload:
         case.data = {**case.data, **payload}
     _audit(session, case, actor, f"{kind}.received", before=before,
-           after={"status": case.status, "open_steps": _open_steps(session, case), "name": name.strip()})
+           after={"status": case.status, "open_steps": _open_steps(session, case),
+                  "name": prepared.label or name.strip()})
     return case
 
 

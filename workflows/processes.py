@@ -59,6 +59,7 @@ class Step:
     cc: tuple[str, ...] = ()  # whom to copy (抄送) when it completes: department codes or usernames
     position: str | None = None  # the position in the department that works it (e.g. 科长)
     assignee: str | None = None  # a user the file names (camunda:assignee): the step goes to their list
+    respond_within: str | None = None  # 签收时限: how soon it must be taken up (a clock of scope "response")
 
 
 @dataclass
@@ -199,9 +200,13 @@ FROM_CATALOGUE = "catalogue"  # a budget property that takes its limit from the 
 UNTIL = "until:"  # case_budget="until:FIELD": the case is due at close of business of the date in FIELD
 
 
-def _catalogue_limit(process_key: str, step: str) -> str:
+def _catalogue_limit(process_key: str, step: str, response: bool = False) -> str:
     matter = catalogue().matter_for_process(process_key)
-    limit = matter.step_limit(step) if matter else None
+    limit = (matter.response_limit(step) if response else matter.step_limit(step)) if matter else None
+    if limit is None and response:
+        raise _invalid("respond_within=\"catalogue\" but the catalogue gives this step no response limit (a "
+                       "matter of process {process} with response_limits.{step})", step,
+                       {"process": process_key, "step": step})
     if limit is None:
         raise _invalid("budget=\"catalogue\" but the catalogue gives this step no limit (a matter of process "
                        "{process} with step_limits.{step})", step, {"process": process_key, "step": step})
@@ -225,6 +230,11 @@ def _step_for(task_spec, properties: dict[str, str], kind: str, assigning: _Assi
         _check_duration(budget, element)
     if budget_expr:
         _check_expression(budget_expr, element)
+    respond_within = properties.get("respond_within")
+    if respond_within == FROM_CATALOGUE:
+        respond_within = _catalogue_limit(assigning.process_key, element, response=True)
+    elif respond_within:
+        _check_duration(respond_within, element)
     try:
         fields = tuple(fields_from_properties(properties))
     except ValueError as exc:
@@ -235,7 +245,7 @@ def _step_for(task_spec, properties: dict[str, str], kind: str, assigning: _Assi
     cc = tuple(t.strip() for t in properties.get("cc", "").split(",") if t.strip())
     return Step(element, task_spec.bpmn_name or element, kind, task_spec.lane, dept.code,
                 properties.get("role", dept.role), budget, budget_expr, fields, return_to, cc,
-                (properties.get("position") or "").strip()[:40] or None, assignee)
+                (properties.get("position") or "").strip()[:40] or None, assignee, respond_within or None)
 
 
 def _check_scripts(spec: BpmnProcessSpec) -> None:

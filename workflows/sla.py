@@ -213,7 +213,8 @@ def sweep(session: Session, at: datetime | None = None, batch: int = 5000) -> Sw
             concerned.append(f"department:{clock.department}")
         if assignee:
             concerned.append(f"user:{assignee}")
-        label = {"case": "办件", "stage": "阶段", "step": "环节", "oversight": "督办"}.get(clock.scope, "")
+        label = {"case": "办件", "stage": "阶段", "step": "环节", "oversight": "督办", "response": "签收"}.get(
+            clock.scope, "")
         common = dict(case_id=clock.case_id, case_no=clock.case_no, clock_id=clock.id, step=clock.step,
                       department=clock.department, assignee=assignee, concerned=concerned, created_at=created)
         if clock.warned_at is None and clock.warn_at is not None and clock.warn_at <= at:

@@ -13,6 +13,7 @@ from timers.clock import SHANGHAI
 from workflows import jobs
 from workflows.catalogue import BPMN_DIR, catalogue, parse_catalogue
 from workflows.clock_store import set_clock
+from workflows.forms import Field
 
 START = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # the day before the holiday
 # the worker of each department in the demo data
@@ -171,6 +172,12 @@ def test_the_catalogue_holds_the_documents_limits_for_both_regions():
     assert "不收取设计费、开户费、接水费" in m["YSBZ"].fee and "6立方米" in m["YQBZ"].fee
     assert s["BDCDJ"].promised_limits["general"] == "P3D" and m["BDCDJ"].promised_limits["general"] == "P2D"
     assert m["TXJR"].promised_limit == "P3D"
+    # 工程建设项目: Mianyang 30–80 working days by class (the plan's range), Suining 90 in all, 65/58/43/28 by class
+    assert m["GCJS"].extra["promised_range"] == ["P30D", "P80D"] and m["GCJS"].statutory_limit == "P80D"
+    assert sorted(m["GCJS"].promised_limits.values()) == ["P30D", "P45D", "P65D", "P80D"]
+    assert s["GCJS"].statutory_limit == "P90D"
+    assert s["GCJS"].promised_limits == {"government": "P65D", "general_social": "P58D", "small_social": "P43D",
+                                         "industrial_park": "P28D"}
     assert m["SWTS"].promised_limits == {"vat_credit": "P5D", "vat_credit_small": "P1D", "export": "P10D"}
     assert m["WXBL"].promised_limits == {"small": "P1D", "other": "P4D"}
     assert [m["ZFCG"].step_limit(x) for x in ("result", "contract", "bid_bond", "performance_bond", "payment")] == \
@@ -211,3 +218,60 @@ def test_the_documents_targets_show_in_the_statistics(app, api, deployed, manual
     assert "≥ 100.0%" in reply and "|100.0%|" in reply and "|达成|" in reply
     assert "≥ 90.0%" in satisfaction and "|50.0%|" in satisfaction and "未达成" in satisfaction
     assert any("检验、检测、鉴定、专家评审" in r for r in rows)  # the complaints' excluded time, shown as a share
+
+
+def test_a_hotline_ticket_must_be_taken_up_within_a_day(api, deployed, manual_clock):
+    """12345: 1 天内启动核查 — the handling department's 签收 has a clock of its own (natural days), stopped
+    when someone takes the ticket up; 5 working days to reply run on beside it."""
+    assert catalogue().matters["RXGD"].response_limit("handle") == "natural:P1D"
+    deployed.transaction(lambda s: set_clock(s, START, frozen=True))
+    case_no = api.start("hotline_ticket", {})["case_no"]
+    for step, data in (("accept", {"decision": "accept"}), ("dispatch", {"handling_department": "tax",
+                                                                         "summary": "发票开具问题"})):
+        item = api.open_items(case_no)[step]
+        assert api.post(f"/work-items/{item['id']}/complete", WORKER[item["department"]],
+                        json={"data": data}).status_code == 200
+    response = _clock(api, case_no, "response", "handle")
+    handling = _clock(api, case_no, "step", "handle")
+    assert response["budget"] == "natural:P1D" and response["state"] == "running"
+    assert _local(response["due_at"]) == datetime(2026, 10, 8, 18, tzinfo=SHANGHAI)  # 1 natural day, moved past
+    # the holiday to the next working day (民法典 art. 203); the reply's 5 working days: 8, 9, 10 (worked), 12, 13
+    assert _local(handling["due_at"]) == datetime(2026, 10, 13, 18, tzinfo=SHANGHAI)
+    item = api.open_items(case_no)["handle"]
+    assert api.post(f"/work-items/{item['id']}/claim", "tax").status_code == 200
+    taken = _clock(api, case_no, "response", "handle")
+    assert taken["state"] == "met" and taken["stopped_at"] is not None
+    assert _clock(api, case_no, "step", "handle")["state"] == "running"  # the reply's clock goes on
+
+
+def test_a_class_limit_outside_the_documents_range_is_refused():
+    raw = yaml.safe_load((BPMN_DIR / "catalogue.yaml").read_text(encoding="utf-8"))
+    gcjs = next(m for m in raw["matters"] if m["code"] == "GCJS")
+    gcjs["promised_limits"]["government"] = "P85D"  # above Mianyang's 80
+    with pytest.raises(ValueError, match="government lie outside promised_range P30D–P80D"):
+        parse_catalogue(raw, "mianyang")
+
+
+@pytest.mark.parametrize("region", ["mianyang", "suining"])
+def test_every_kind_of_every_matter_takes_its_regions_limit(api, deployed, manual_clock, monkeypatch, region):
+    """Each kind a limit depends on, in each region, starts a case whose clock is that region's limit — and the
+    window is offered exactly those kinds."""
+    monkeypatch.setenv("ONEWINDOW_REGION", region)
+    deployed.transaction(lambda s: set_clock(s, START, frozen=True))
+    checked = 0
+    for matter in catalogue().matters.values():
+        if not matter.promised_limit_by:
+            continue
+        definition = api.get(f"/processes/{matter.process}").get_json()
+        fields = {f["name"]: f for f in definition["start_fields"]}
+        offered = {f.name: f for f in matter.offered(tuple(
+            Field(f["name"], f["type"], f["required"], tuple(f.get("options", ())), f["label"],
+                  tuple(f.get("option_labels", {}).get(o, o) for o in f.get("options", ())))
+            for f in definition["start_fields"]))}
+        assert set(offered[matter.promised_limit_by].options) == set(matter.promised_limits), matter.code
+        base = {name: _value(f, {}) for name, f in fields.items() if f["required"]}
+        for kind, limit in matter.promised_limits.items():
+            case = api.start(matter.process, {**base, matter.promised_limit_by: kind})
+            assert case["budget"] == limit, (region, matter.code, kind)
+            checked += 1
+    assert checked >= (30 if region == "suining" else 25)

@@ -89,8 +89,8 @@ def test_company_setup_refused_at_the_window(api):
 
 
 @pytest.mark.parametrize("project_type, total, stage1", [
-    ("government", "P65D", "P20D"), ("general_social", "P58D", "P17D"),
-    ("small_social", "P43D", "P12D"), ("industrial_park", "P28D", "P7D"),
+    ("government", "P80D", "P20D"), ("general_social", "P65D", "P17D"),  # Mianyang (the default region)
+    ("small_social", "P45D", "P12D"), ("industrial_park", "P30D", "P7D"),
 ])
 def test_construction_permit_budget_by_project_type(api, project_type, total, stage1):
     case = api.start("construction_permit", {"project_type": project_type, "project_name": "示例厂房"})

@@ -293,3 +293,25 @@ def test_a_list_field_takes_names_separated_the_halls_way():
     for bad in ("  、 ", [1, 2], ["x" * 101], ["n"] * 51):
         with pytest.raises(InvalidInput):
             validate([field], {"signers": bad}, "x")
+
+
+def test_the_case_page_says_what_the_case_waits_for_and_a_supervisor_records_it(deployed, app):
+    from tests.webapp.test_pages import Browser
+
+    _deploy(deployed, _waiting_process())
+    case = _start(deployed)
+    page_path = f"/cases/{case.case_no}"
+    supervisor = Browser(app, "supervisor")
+    shown = supervisor.get(page_path).get_data(as_text=True)
+    assert "等待外部通知" in shown and "等待消息「Fee paid」" in shown and "等待信号「Hall closed」" in shown
+    assert "登记已收到" not in Browser(app, "clerk").get(page_path).get_data(as_text=True)  # supervisors only
+    r = supervisor.post_form(page_path, f"{page_path}/messages", kind="message", name="fee_paid")
+    assert r.status_code == 302
+    after = supervisor.get(page_path).get_data(as_text=True)
+    assert "已登记收到，办件继续办理" in after and "登记收到消息" in after
+    assert "等待消息「Fee paid」" not in after and "等待信号「Hall closed」" in after
+    wrong = supervisor.post_form(page_path, f"{page_path}/messages", kind="message", name="fee_paid")
+    assert wrong.status_code == 302  # already received: said on the page, nothing written
+    assert "没有在等待名为 fee_paid 的消息" in supervisor.get(page_path).get_data(as_text=True)
+    assert Browser(app, "clerk").post_form(page_path, f"{page_path}/messages", kind="signal",
+                                           name="hall_closed").status_code == 403

@@ -51,3 +51,27 @@ def test_switching_region_changes_new_cases_not_running_ones(deployed, monkeypat
     assert _case_budget(deployed, running.id) == "P2D"  # started under the old region's limit
     guide = client.get("/guide/BDCDJ").get_data(as_text=True)
     assert "3 个工作日" in guide
+
+
+def test_suining_property_kinds_and_the_window_offers_only_the_regions_kinds(deployed, monkeypatch, app):
+    """Suining: 新建商品房转移登记 (one of the eleven) within a working hour, the two mortgages of land-use right
+    and of buildings under construction within a working day, the rest 3 working days; the intake form offers
+    only the kinds the region in force gives a limit for."""
+    from tests.webapp.test_pages import Browser
+
+    suining = parse_catalogue(RAW, "suining").matters["BDCDJ"]
+    assert suining.promised_for({"registration_kind": "new_housing_transfer"}) == "PT1H"
+    assert {k for k, v in suining.promised_limits.items() if v == "P1D"} == {"land_use_mortgage",
+                                                                             "construction_mortgage"}
+    assert suining.promised_for({"registration_kind": "mortgage"}) == "P3D"
+    mianyang = parse_catalogue(RAW, "mianyang").matters["BDCDJ"]
+    assert mianyang.promised_for({"registration_kind": "new_housing_transfer"}) is None
+    monkeypatch.setenv("ONEWINDOW_REGION", "suining")
+    page = Browser(app, "clerk").get("/intake/BDCDJ").get_data(as_text=True)
+    assert "新建商品房转移登记" in page and "在建建筑物抵押登记" in page
+    monkeypatch.setenv("ONEWINDOW_REGION", "mianyang")
+    page = Browser(app, "clerk").get("/intake/BDCDJ").get_data(as_text=True)
+    assert "抵押注销登记" in page and "新建商品房转移登记" not in page  # not a kind of Mianyang's
+    with pytest.raises(cases.InvalidInput):  # and the domain refuses it too
+        deployed.transaction(lambda s: cases.start_case(s, "property_registration", PERSON,
+                                                        {"registration_kind": "new_housing_transfer"}, cases.SYSTEM))

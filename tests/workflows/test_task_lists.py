@@ -36,8 +36,8 @@ def test_the_shipped_lists_import_whole_once(deployed, db_url):
     assert "imported 110 task(s)" in done.stdout and _count(deployed) == 110
     again = cli(db_url, "import", "reform-tasks", str(SHIPPED))
     assert "imported 0 task(s), 110 already there" in again.stdout and _count(deployed) == 110
-    suining = cli(db_url, "import", "reform-tasks", str(SUINING))  # the 一、 section of the Suining list
-    assert "imported 39 task(s)" in suining.stdout and _count(deployed) == 149
+    suining = cli(db_url, "import", "reform-tasks", str(SUINING))  # the whole Suining list: 269 targets
+    assert "imported 269 task(s)" in suining.stdout and _count(deployed) == 379
 
 
 def test_a_file_with_bad_rows_imports_nothing_unless_told(deployed, db_url, tmp_path):

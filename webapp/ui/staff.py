@@ -97,7 +97,7 @@ def intake_matters():
 
 def _start_fields(matter):
     with db().read() as session:
-        return definition_for(latest_version(session, matter.process)).start_fields
+        return matter.offered(definition_for(latest_version(session, matter.process)).start_fields)
 
 
 @bp.route("/intake/<code>", methods=["GET", "POST"])

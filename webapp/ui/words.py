@@ -69,7 +69,8 @@ OUTCOME = {"approved": _l("准予许可"), "rejected": _l("不予许可"), "refu
 CLOCK_STATE = {"running": _l("计时中"), "warned": _l("预警"), "breached": _l("已超期"), "paused": _l("暂停计时"),
                "met": _l("按时办结"), "met_late": _l("超期办结"), "cancelled": _l("已取消"),
                "returned": _l("已退回")}
-CLOCK_SCOPE = {"case": _l("办件"), "step": _l("环节"), "stage": _l("阶段"), "oversight": _l("督办")}
+CLOCK_SCOPE = {"case": _l("办件"), "step": _l("环节"), "stage": _l("阶段"), "oversight": _l("督办"),
+               "response": _l("签收")}
 COLOUR = {"green": _l("正常"), "yellow": _l("预警"), "red": _l("超期"), "grey": _l("已完成"), "unknown": _l("日历缺失")}
 ITEM_STATE = {"open": _l("待领取"), "claimed": _l("办理中"), "completed": _l("已完成"), "cancelled": _l("已取消"),
               "returned": _l("已退回")}
@@ -122,6 +123,7 @@ ACTION = {
     "extension.requested": _l("申请延期"), "extension.approved": _l("批准延期"), "extension.refused": _l("不予延期"),
     "supervision.opened": _l("发起督办"), "supervision.replied": _l("答复督办"),
     "clocks.stopped": _l("停止计时"), "clocks.extended": _l("时限顺延"), "timer.fired": _l("定时事件"),
+    "message.received": _l("登记收到消息"), "signal.received": _l("登记收到信号"),
     "user.created": _l("新建用户"), "user.assigned": _l("调整角色与部门"), "user.disabled": _l("停用用户"),
     "user.enabled": _l("启用用户"), "user.password_reset": _l("重置密码"), "user.unlocked": _l("解除锁定"),
     "user.handed_over": _l("离职转办"), "user.stand_in": _l("设置代理"), "process.deployed": _l("部署流程"),
