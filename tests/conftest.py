@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, text
 import workflows.models  # noqa: F401  (the tables, for TABLES)
 from webapp.app import create_app
 from webapp.cli import DEMO_PASSWORD, DEMO_POSITIONS, DEMO_USERS
-from workflows import calendar_store, users
-from workflows.cases import Actor
+from workflows.administration import calendar_store, users
+from workflows.casework.cases import Actor
 from workflows.db import Base, Database
 from workflows.schema import upgrade
 
@@ -37,7 +37,7 @@ def _backends() -> list[str]:
 def _fill_demo(database: Database) -> None:
     """The bundled processes deployed, the official calendars of 2025 and 2026, the demo users."""
     from webapp.cli import deploy_files
-    from workflows.processes import bundled_files
+    from workflows.definitions.processes import bundled_files
 
     deploy_files(database, bundled_files())
     for year in (2025, 2026):
@@ -101,7 +101,7 @@ def pg_demo_rows(pg_url) -> dict[str, list[dict]]:
 def _empty_pg(database: Database) -> None:
     with database.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    from workflows.processes import forget_cached_versions
+    from workflows.definitions.processes import forget_cached_versions
     forget_cached_versions()  # ids start again at 1 with other content
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from .clock import SHANGHAI
-from .durations import WorkingDuration
+from timers.clock import SHANGHAI
+from timers.durations import WorkingDuration
 
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(18)))
 MAX_SCAN_DAYS = 3660  # ten years of days: a budget that runs further is a data error

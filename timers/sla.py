@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from .calendar import WorkingCalendar
-from .durations import WorkingDuration
+from timers.calendar import WorkingCalendar
+from timers.durations import WorkingDuration
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,10 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from timers.clock import clock
-from workflows import settings
-from workflows.clock_store import sync_clock
+from webapp import api, errors, health, input_guard, policy, security, ui
+from workflows.administration import settings
+from workflows.administration.clock_store import sync_clock
 from workflows.db import Database
-
-from . import api, errors, health, input_guard, policy, security, ui
 
 
 def _secret_key(db: Database) -> str:

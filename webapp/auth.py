@@ -10,11 +10,10 @@ from functools import wraps
 from flask import current_app, g, request
 
 from timers.clock import wall_now
-from workflows.cases import Actor, actor_of
+from webapp import policy
+from workflows.administration.users import valid_token
+from workflows.casework.cases import Actor, actor_of
 from workflows.errors import DomainError, Forbidden
-from workflows.users import valid_token
-
-from . import policy
 
 
 class Unauthorized(DomainError):

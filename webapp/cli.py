@@ -13,11 +13,13 @@ from sqlalchemy import select
 from timers.calendar import CalendarMissing
 from timers.clock import SHANGHAI, clock, now, to_local
 from timers.durations import parse_duration
-from workflows import calendar_store, processes, sla, users
-from workflows.clock_store import set_clock, sync_clock
+from workflows.administration import calendar_store, users
+from workflows.administration.clock_store import set_clock, sync_clock
 from workflows.db import Database, instance_dir
+from workflows.definitions import processes
 from workflows.errors import DomainError, InvalidInput
 from workflows.models import CalendarYear, User
+from workflows.oversight import sla
 from workflows.schema import upgrade
 
 DEMO_PASSWORD = "onewindow-demo"
@@ -151,7 +153,7 @@ def import_() -> None:
 def import_reform_tasks(path: Path, skip_bad: bool) -> None:
     """Start a reform-task case for each row of a CSV or Excel task list (序号, 主要任务, 牵头单位, 配合单位,
     责任领导, 完成时限); a file with a bad row imports nothing unless --skip-bad."""
-    from workflows import task_lists
+    from workflows.casework import task_lists
 
     database = _database()
     try:
@@ -199,8 +201,8 @@ def user_add(name: str, role: str, department: str | None, password: str, displa
 @click.argument("name")
 def user_unlock(name: str) -> None:
     """Lift the lockout of an account after too many failed sign-ins (recorded as an admin action)."""
-    from workflows import staff_admin
-    from workflows.cases import Actor
+    from workflows.administration import staff_admin
+    from workflows.casework.cases import Actor
 
     try:
         _database().transaction(lambda s: staff_admin.unlock(s, Actor("cli", "admin"), name))
@@ -216,7 +218,7 @@ def user_unlock(name: str) -> None:
 def check(everything: bool, days: int) -> None:
     """Check that workflow state, work items and audit trail agree (e.g. after a crash): the running
     cases and those changed lately, or every case with --all."""
-    from workflows.integrity import problems
+    from workflows.oversight.integrity import problems
 
     found, checked = 0, []
     with _database().read() as session:
@@ -402,7 +404,7 @@ def tallies_group() -> None:
 
 @tallies_group.command("show")
 def tallies_show() -> None:
-    from workflows import tallies
+    from workflows.oversight import tallies
 
     with _database().read() as session:
         sync_clock(session)
@@ -415,7 +417,7 @@ def tallies_show() -> None:
 @click.option("--from", "start", required=True, help="first day to count again, YYYY-MM-DD")
 def tallies_rebuild(start: str) -> None:
     """Drop the tallies from a day on and tally every closed day again (after data was corrected by hand)."""
-    from workflows import tallies
+    from workflows.oversight import tallies
 
     try:
         day = date.fromisoformat(start)
@@ -452,7 +454,7 @@ def bench_interop(folder: Path, default_department: str, write_path: Path | None
     each deployed process to its end with generated data; print what happened, by source."""
     import tempfile
 
-    from workflows.modeling import corpus
+    from workflows.definitions.modeling import corpus
     from workflows.schema import upgrade
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -558,9 +560,8 @@ def bench_http(n_cases: int, clients: str, web_workers: int, port: int, json_pat
     against DATABASE_URL and K concurrent keep-alive clients."""
     import socket
 
+    from webapp.loadtest import run_http
     from workflows import bench as benchmarks
-
-    from .loadtest import run_http
 
     counts = _counts(clients, "--clients")
     database, env = _bench_setup()
@@ -611,9 +612,8 @@ def bench_returns(rounds: int, samples: int, json_path: str | None) -> None:
 def bench_startup(starts: int, busy: bool, json_path: str | None) -> None:
     """Start `onewindow demo` N times on fresh instance directories: time from the printed address to
     the first /login answer, and from SIGTERM / SIGINT to every process gone."""
+    from webapp.startbench import run
     from workflows import bench as benchmarks
-
-    from .startbench import run
 
     env = benchmarks.environment(Database("sqlite:///:memory:"))  # the demo's own database: SQLite
     click.echo(benchmarks.describe(env))
@@ -689,7 +689,7 @@ def bench_throughput(n_cases: int, workers: str, floor: bool, json_path: str | N
 @click.option("--parent", type=int, default=None, hidden=True, help="exit when this process is gone")
 def scheduler(once: bool, parent: int | None) -> None:
     """Run the periodic jobs: BPMN timers, SLA sweep, alert delivery, 容缺 expiry, daily tallies."""
-    from .scheduler import run_blocking, run_once
+    from webapp.scheduler import run_blocking, run_once
 
     database = _database()
     if once:
@@ -762,8 +762,8 @@ def _serve(host: str, port: int, workers: int, prepared: bool, with_scheduler: b
     process then holds no connection (disposed), no thread and no lock when gunicorn forks."""
     import signal
 
-    from .app import create_app
-    from .scheduler import spawn_child, stop_child
+    from webapp.app import create_app
+    from webapp.scheduler import spawn_child, stop_child
 
     if not prepared:
         database = _database()

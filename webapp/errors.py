@@ -10,9 +10,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from webapp.messages import field_errors, say
 from workflows.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidProcess, NotFound
-
-from .messages import field_errors, say
 
 STATUS = {InvalidInput: 400, InvalidProcess: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
 log = logging.getLogger(__name__)

@@ -15,9 +15,10 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import func, select, text
 
 from timers.clock import now
-from workflows import incidents, settings, tallies
-from workflows.jobs import JOBS
+from workflows.administration import settings
 from workflows.models import Alert, Case, Setting, SlaClock
+from workflows.oversight import incidents, tallies
+from workflows.oversight.jobs import JOBS
 
 bp = Blueprint("health", __name__)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -86,7 +87,7 @@ def healthz():
 
 @bp.route("/metrics")
 def metrics():
-    from .security import metrics_allowed
+    from webapp.security import metrics_allowed
 
     if not metrics_allowed():  # a token or an address on the allow list (default: this machine)
         return Response("forbidden\n", status=403, mimetype="text/plain")

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from workflows import users
+from workflows.administration import users
 from workflows.bench import COMPANY, STEP_DATA, _percentiles
 from workflows.db import Database
 

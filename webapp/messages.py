@@ -30,8 +30,8 @@ SHORT_WORDS = (
 
 def _shown(key: str, value: Any, labels: dict[str, str] | None) -> Any:
     """A parameter as the reader should see it: a message translated, a code in words, a field by its label."""
-    from .ui.helpers import department_name
-    from .ui.words import CASE_STATUS, EXTENSION_STATE, ITEM_STATE, ROLE, person, word
+    from webapp.ui.helpers import department_name
+    from webapp.ui.words import CASE_STATUS, EXTENSION_STATE, ITEM_STATE, ROLE, person, word
 
     if isinstance(value, Msg):
         return say(value, labels=labels)

@@ -2,7 +2,7 @@
 
 A route missing from the table is refused to everyone (and the test that walks the URL map fails), so a
 new route cannot go out without its line here. What a role may see inside a route — which cases, which
-work items — is the domain's rule (`workflows.visibility`); this table is the first gate.
+work items — is the domain's rule (`workflows.casework.visibility`); this table is the first gate.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def register(app: Flask) -> None:
         if is_public(endpoint):
             return None
         if request.path.startswith("/api/"):
-            from .auth import authenticate
+            from webapp.auth import authenticate
 
             authenticate()  # the bearer token, before the body is even read
             return None

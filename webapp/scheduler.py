@@ -18,7 +18,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from workflows.db import Database
-from workflows.jobs import JOBS, run_job
+from workflows.oversight.jobs import JOBS, run_job
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = int(os.environ.get("ONEWINDOW_SWEEP_SECONDS", "30"))

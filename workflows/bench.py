@@ -22,10 +22,12 @@ from sqlalchemy import func, insert, select
 
 from timers.clock import SHANGHAI, now
 
-from . import board, calendar_store, cases, sla, statistics, tallies
-from .catalogue import catalogue
+from .administration import calendar_store
+from .casework import cases
 from .db import Database
+from .definitions.catalogue import catalogue
 from .models import Case, ProcessVersion, Rating, SlaClock, WorkItem
+from .oversight import board, sla, statistics, tallies
 
 STEPS = [("registration", "企业设立登记", "samr", "PT3H", 180), ("seal", "印章刻制", "police", "PT3H", 180),
          ("invoice", "发票申领及涉税事项", "tax", "PT1H30M", 90)]
@@ -349,8 +351,8 @@ def floor(n_cases: int, serialize: bool) -> dict:
 
     from timers.calendar import from_chinese_calendar
 
-    from .processes import bundled_files, parse_definition
-    from .timer_events import use_calendar
+    from .definitions.processes import bundled_files, parse_definition
+    from .definitions.timer_events import use_calendar
 
     path = next(p for p in bundled_files() if p.name == "company_setup.bpmn")
     definition = parse_definition(path.read_bytes(), path.name)
@@ -361,7 +363,7 @@ def floor(n_cases: int, serialize: bool) -> dict:
         TimeDateEventDefinition,
     )
 
-    from .timer_events import ClockTimeDateTimer, WorkingDurationTimer
+    from .definitions.timer_events import ClockTimeDateTimer, WorkingDurationTimer
 
     config = deepcopy(DEFAULT_CONFIG)
     config[WorkingDurationTimer] = config[DurationTimerEventDefinition]
@@ -442,8 +444,8 @@ def _bytes_on_disk_per_case(db: Database) -> dict:
 
 def run_timers(db: Database, clocks: int, due_share: float = 0.1, seed: int = 11) -> dict:
     """`clocks` running step clocks, `due_share` of them past their warning and due instants; one sweep."""
-    from . import jobs
     from .models import Alert
+    from .oversight import jobs
 
     rng = random.Random(seed)
     with db.read() as s:
@@ -504,7 +506,7 @@ def run_scale_queries(db: Database, month: date, runs: int) -> list[Timing]:
     nothing due and with 1,000 clocks due, the board, a month's statistics."""
     from sqlalchemy import update
 
-    from . import jobs
+    from .oversight import jobs
 
     actor = cases.Actor("police", "reviewer", "police")
     with db.read() as s:
@@ -576,7 +578,7 @@ def _finish_timed(db: Database, case_id: int) -> tuple[list[float], int]:
 def run_returns(db: Database, rounds: int = 20, samples: int = 10) -> dict:
     """Cases returned `rounds` times (the tax step back to the window, the window accepting again) against
     cases never returned: the time of the steps after, and the stored state."""
-    from . import operations
+    from .casework import operations
 
     db.transaction(lambda s: calendar_store.seed_official_years(s, "bench"))
     plain_ms, returned_ms, plain_bytes, returned_bytes, return_ms = [], [], [], [], []

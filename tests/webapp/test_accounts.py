@@ -9,7 +9,7 @@ from datetime import datetime
 from tests.conftest import DEMO_PASSWORD
 from tests.webapp.test_pages import Browser, tokens
 from timers.clock import SHANGHAI
-from workflows import users
+from workflows.administration import users
 from workflows.models import LoginThrottle
 
 
@@ -127,7 +127,7 @@ def test_a_password_reset_logout_disable_or_role_change_revokes_older_credential
 
 
 def test_tokens_expire_by_real_time_not_the_demo_clock(client, deployed, manual_clock):
-    from workflows.clock_store import set_clock
+    from workflows.administration.clock_store import set_clock
 
     token = _token(client).get_json()["token"]
     deployed.transaction(lambda s: set_clock(s, datetime(2027, 6, 1, 9, tzinfo=SHANGHAI)))

@@ -91,7 +91,7 @@ def test_completing_twice_is_409_and_the_case_is_unchanged(api, accepted):
 
 
 def test_someone_elses_claimed_item(api, client, accepted):
-    from workflows import users
+    from workflows.administration import users
     from workflows.db import Database  # noqa: F401
     db = client.application.extensions["onewindow.db"]
     db.transaction(lambda s: users.add_user(s, "police2", "reviewer", "onewindow-demo", "police"))
@@ -165,7 +165,7 @@ def test_openapi_document(client):
 
 def test_list_processes(api):
     listed = api.get("/processes", "clerk").get_json()["processes"]
-    from workflows.processes import bundled_files
+    from workflows.definitions.processes import bundled_files
 
     assert sorted(p["key"] for p in listed) == sorted(f.stem for f in bundled_files())  # one process per file
     company = next(p for p in listed if p["key"] == "company_setup")

@@ -196,8 +196,9 @@ def test_supervisor_board_inbox_export_and_admin_calendar(server, browser, deplo
 
     from tests.conftest import CLERK, COMPANY
     from timers.clock import SHANGHAI
-    from workflows import cases, jobs
-    from workflows.clock_store import set_clock
+    from workflows.administration.clock_store import set_clock
+    from workflows.casework import cases
+    from workflows.oversight import jobs
 
     base = server
     deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 9, tzinfo=SHANGHAI), frozen=True))

@@ -16,10 +16,10 @@ from tests.conftest import PERSON
 from tests.webapp.test_pages import REQUIRED, Browser, intake_form, tokens
 from tests.webapp.test_seed_processes import accept
 from timers.clock import SHANGHAI
-from workflows import attachments
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
+from workflows.casework import attachments
+from workflows.definitions.processes import deploy
 from workflows.models import Alert, Attachment, Case, WorkItem
-from workflows.processes import deploy
 
 
 def _supplement_case(app) -> tuple[Browser, str, str]:
@@ -59,7 +59,7 @@ def test_uploaded_files_open_with_a_relative_upload_dir_and_two_uploads_in_one_s
 def test_a_rolled_back_upload_leaves_no_file(deployed, tmp_path, monkeypatch):
     monkeypatch.setenv("ONEWINDOW_UPLOAD_DIR", str(tmp_path / "uploads"))
     from tests.conftest import CLERK, COMPANY
-    from workflows import cases
+    from workflows.casework import cases
 
     case = deployed.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, CLERK))
 
@@ -164,7 +164,7 @@ def test_an_admin_loads_a_new_year_from_a_file_and_corrects_its_days(app, deploy
     days can then be set, and deadlines reach into it."""
     import json
 
-    from workflows import calendar_store
+    from workflows.administration import calendar_store
 
     admin = Browser(app, "admin")
     r = admin.post_form("/admin/calendar", what="year", year="2027")

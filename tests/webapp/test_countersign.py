@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from workflows.processes import deploy
+from workflows.definitions.processes import deploy
 
 
 def countersign(key: str, signers: str, condition: str | None = None) -> bytes:
@@ -101,7 +101,7 @@ def test_or_sign_share_and_veto(api, deployed, key, condition, opinions, cancell
 
 def test_countersign_by_named_people(api, deployed):
     from tests.conftest import DEMO_PASSWORD
-    from workflows import users
+    from workflows.administration import users
 
     deployed.transaction(lambda s: users.add_user(s, "zhang", "reviewer", DEMO_PASSWORD, "samr"))
     deployed.transaction(lambda s: users.add_user(s, "li", "reviewer", DEMO_PASSWORD, "tax"))

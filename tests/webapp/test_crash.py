@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from tests.conftest import CLERK, COMPANY, DEMO_PASSWORD
 from tests.webapp.live import call, free_port
-from workflows import cases
-from workflows.integrity import all_problems
+from workflows.casework import cases
 from workflows.models import WorkItem
+from workflows.oversight.integrity import all_problems
 
 pytestmark = pytest.mark.slow
 DATA = {"registration": {"approval": "approve", "license_no": "L"}, "seal": {"seal_no": "S"},

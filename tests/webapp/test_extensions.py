@@ -6,7 +6,7 @@ from datetime import datetime
 
 from tests.webapp.test_seed_processes import accept
 from timers.clock import SHANGHAI
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
 
 
 def _case_clock(api, case_no):
@@ -92,7 +92,7 @@ def test_the_pages_ask_decide_print_and_tell_the_applicant(app, deployed, manual
 def test_statistics_count_extended_cases(api, deployed, manual_clock):
     from datetime import date
 
-    from workflows import statistics
+    from workflows.oversight import statistics
 
     deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 10, tzinfo=SHANGHAI), frozen=True))
     case_no = api.start("company_setup")["case_no"]
@@ -108,7 +108,7 @@ def test_statistics_count_extended_cases(api, deployed, manual_clock):
 
 def test_a_formal_supervision_with_its_own_clock_closed_by_the_reply(api, app, deployed, manual_clock):
     from tests.webapp.test_pages import Browser
-    from workflows import jobs
+    from workflows.oversight import jobs
 
     deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 10, tzinfo=SHANGHAI), frozen=True))
     case_no = api.start("company_setup")["case_no"]

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from tests.conftest import COMPANY, DEMO_PASSWORD
 from tests.webapp.live import call, free_port
 from timers.clock import SHANGHAI
-from workflows.clock_store import set_clock
-from workflows.integrity import all_problems
+from workflows.administration.clock_store import set_clock
 from workflows.models import Alert, SlaClock, WorkItem
+from workflows.oversight.integrity import all_problems
 
 pytestmark = pytest.mark.slow
 DATA = {"accept": {"decision": "accept"}, "registration": {"approval": "approve", "license_no": "L"},

@@ -122,8 +122,8 @@ def test_tolerated_intake_ends_the_case_when_the_deadline_passes(app, deployed, 
     from datetime import datetime
 
     from timers.clock import SHANGHAI
-    from workflows import jobs
-    from workflows.clock_store import set_clock
+    from workflows.administration.clock_store import set_clock
+    from workflows.oversight import jobs
     deployed.transaction(lambda s: set_clock(s, datetime(2026, 3, 9, 10, tzinfo=SHANGHAI), frozen=True))
     clerk = Browser(app, "clerk")
     key_missing = clerk.post_form("/intake/QYKB", **intake_form(action="tolerate", received=REQUIRED[1:],

@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import DEMO_PASSWORD
 from tests.webapp.test_pages import Browser, accept_case, tokens
 from webapp.policy import POLICY
-from workflows import staff_admin, users
-from workflows.cases import Actor
+from workflows.administration import staff_admin, users
+from workflows.casework.cases import Actor
 
 ROLES = {"anonymous": None, "clerk": "clerk", "samr": "samr", "police": "police", "supervisor": "supervisor",
          "admin": "admin", "disabled": "gone"}
@@ -100,7 +100,7 @@ def test_a_reviewer_sees_a_case_only_once_it_reached_their_department(app, api, 
 def test_another_departments_attachment_answers_as_if_there_were_none(app, deployed, tmp_path, monkeypatch):
     import io
 
-    from workflows import attachments
+    from workflows.casework import attachments
     from workflows.models import Case
 
     monkeypatch.setenv("ONEWINDOW_UPLOAD_DIR", str(tmp_path))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.webapp.test_seed_processes import accept
+from workflows.definitions.processes import deploy
 from workflows.models import AuditEvent, SlaClock, WorkItem
-from workflows.processes import deploy
 
 
 def _clocks(deployed, case_no) -> dict[tuple[str, str | None], list[str]]:
@@ -52,7 +52,7 @@ def test_a_department_returns_company_setup_to_the_window(api, deployed):
     api.complete(api.open_items(case_no)["deliver"], "clerk", {"delivery_method": "window"})
     assert api.get(f"/cases/{case_no}").get_json()["status"] == "completed"
     with deployed.read() as s:
-        from workflows.integrity import problems
+        from workflows.oversight.integrity import problems
         assert list(problems(s)) == []
 
 
@@ -67,7 +67,7 @@ def test_a_case_returned_again_and_again_loops_cleanly(api, deployed):
         api.complete(r.get_json(), "clerk", {"decision": "accept"})
     assert sorted(api.open_items(case_no)) == ["invoice", "registration", "seal"]
     with deployed.read() as s:
-        from workflows.integrity import problems
+        from workflows.oversight.integrity import problems
         assert list(problems(s)) == []
         assert s.scalar(select(WorkItem).where(WorkItem.case_no == case_no, WorkItem.step == "accept",
                                                WorkItem.state.in_(("open", "claimed")))) is None
@@ -97,7 +97,7 @@ def test_construction_permit_returned_across_a_stage(api, deployed):
     api.complete(r.get_json(), "nrp", {"permit_no": "P1-b"})
     assert sorted(api.open_items(case_no)) == ["design_review", "planning_permit"]  # stage 2 from the start
     with deployed.read() as s:
-        from workflows.integrity import problems
+        from workflows.oversight.integrity import problems
         assert list(problems(s)) == []
 
 
@@ -233,7 +233,7 @@ def test_whoever_completed_a_step_takes_it_back_while_nothing_that_followed_was_
     assert r.status_code == 200 and r.get_json()["step"] == "registration"
     assert sorted(api.open_items(case_no)) == ["invoice", "registration", "seal"]
     with deployed.read() as s:
-        from workflows.integrity import problems
+        from workflows.oversight.integrity import problems
         assert list(problems(s)) == []
 
 
@@ -267,12 +267,12 @@ def test_a_supervisor_terminates_a_case_and_an_applicant_withdraws_one(api, app,
     assert (detail["status"], detail["outcome"]) == ("terminated", "withdrawn")
     assert "case.withdrawn" in [e["action"] for e in detail["history"]]
     with deployed.read() as s:
-        from workflows.integrity import problems
+        from workflows.oversight.integrity import problems
         assert list(problems(s)) == []
 
 
 def test_transfer_to_a_colleague_and_urging(api, deployed):
-    from workflows import users
+    from workflows.administration import users
 
     deployed.transaction(lambda s: users.add_user(s, "samr2", "reviewer", "Another-samr-2026", "samr"))
     case_no = api.start("company_setup")["case_no"]
@@ -301,7 +301,7 @@ def test_transfer_to_a_colleague_and_urging(api, deployed):
 
 def test_urging_and_transferring_from_the_pages(app, deployed):
     from tests.webapp.test_pages import Browser, accept_case
-    from workflows import users
+    from workflows.administration import users
 
     deployed.transaction(lambda s: users.add_user(s, "tax2", "reviewer", "Another-tax-2026", "tax"))
     case_no, _ = accept_case(app)
@@ -340,7 +340,7 @@ def test_the_case_has_an_internal_thread_staff_only(api, app, deployed):
 
 def test_an_admin_hands_a_leaving_users_open_items_over_in_one_action(api, app, deployed):
     from tests.webapp.test_pages import Browser
-    from workflows import users
+    from workflows.administration import users
 
     deployed.transaction(lambda s: users.add_user(s, "police2", "reviewer", "Another-police-2026", "police"))
     claimed = []
@@ -365,8 +365,8 @@ def test_a_stand_in_period_starting_and_ending(api, deployed, manual_clock):
     from datetime import datetime
 
     from timers.clock import SHANGHAI
-    from workflows import users
-    from workflows.clock_store import set_clock
+    from workflows.administration import users
+    from workflows.administration.clock_store import set_clock
 
     deployed.transaction(lambda s: users.add_user(s, "samr2", "reviewer", "Another-samr-2026", "samr"))
     r = api.call("PUT", "/users/samr/stand-in", "police", json={"to": "samr2", "from": "2026-03-10",
@@ -468,7 +468,7 @@ def test_opinions_are_asked_and_answered_on_the_pages(app, deployed):
 
 def test_a_delegated_step_comes_back_to_its_holder_to_confirm(api, deployed):
     from tests.conftest import DEMO_PASSWORD
-    from workflows import users
+    from workflows.administration import users
 
     deployed.transaction(lambda s: users.add_user(s, "samr2", "reviewer", DEMO_PASSWORD, "samr"))
     case_no = api.start("company_setup")["case_no"]
@@ -520,8 +520,8 @@ def test_an_admin_gives_memberships_in_several_departments(app, deployed):
     """A 住建局 承办人 who is also 科长 of 自然资源局: the admin writes it as the page shows it; a department
     that does not exist is refused naming those that do, and nothing changes."""
     from tests.webapp.test_pages import Browser
+    from workflows.administration.users import describe_memberships
     from workflows.models import User
-    from workflows.users import describe_memberships
 
     admin = Browser(app, "admin")
     r = admin.post_form("/admin/users", op="assign", username="housing2", role="reviewer", department="housing",
@@ -544,8 +544,8 @@ def test_an_admin_gives_memberships_in_several_departments(app, deployed):
 def test_a_user_works_in_a_second_department(api, deployed):
     """Memberships decide where a user works: the second department's queue, its cases and its steps;
     a membership taken away counts at once for steps that need a position."""
-    from workflows import staff_admin
-    from workflows.cases import SYSTEM
+    from workflows.administration import staff_admin
+    from workflows.casework.cases import SYSTEM
 
     deployed.transaction(lambda s: staff_admin.assign(s, SYSTEM, "housing2", "reviewer", "housing",
                                                       "承办人, 自然资源和规划局/科长"))
@@ -598,7 +598,7 @@ def test_operations_on_a_property_registration(api, deployed):
     r = api.post(f"/cases/{case_no}/terminate", "supervisor", json={"reason": "法院查封，中止登记"})
     assert r.status_code == 200 and r.get_json()["open_items"] == []
     with deployed.read() as s:
-        from workflows.integrity import problems
+        from workflows.oversight.integrity import problems
         assert list(problems(s)) == []
 
 
@@ -606,7 +606,7 @@ def test_every_holder_operation_on_a_property_registration(api, deployed):
     """撤回, 转办, 代理, 委派, 加签, 抄送, 督办, notes and 撤回申请 on the property registration."""
     from tests.conftest import DEMO_PASSWORD, PERSON
     from timers.clock import now, to_local
-    from workflows import users
+    from workflows.administration import users
 
     deployed.transaction(lambda s: users.add_user(s, "nrp2", "reviewer", DEMO_PASSWORD, "nrp"))
     deployed.transaction(lambda s: users.add_user(s, "clerk2", "clerk", DEMO_PASSWORD, "window"))
@@ -668,7 +668,7 @@ def test_every_holder_operation_on_a_property_registration(api, deployed):
     assert {"work_item.withdrawn", "work_item.transferred", "work_item.returned", "work_item.delegated",
             "work_item.consulted", "case.copied", "case.withdrawn"} <= actions
     with deployed.read() as s:
-        from workflows.integrity import problems
+        from workflows.oversight.integrity import problems
         assert list(problems(s)) == []
 
 

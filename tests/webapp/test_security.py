@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.webapp.test_pages import Browser, tokens
 from tests.workflows.test_isolation import process
-from workflows.processes import deploy
+from workflows.definitions.processes import deploy
 
 
 def test_every_page_and_answer_carries_the_security_headers(client, api):
@@ -97,7 +97,7 @@ def test_uploads_per_case_are_limited_with_a_clear_message(app, deployed, tmp_pa
     import io
 
     from tests.webapp.test_pages import REQUIRED, intake_form
-    from workflows import attachments
+    from workflows.casework import attachments
 
     monkeypatch.setenv("ONEWINDOW_UPLOAD_DIR", str(tmp_path / "uploads"))
     monkeypatch.setattr(attachments, "CASE_MAX_FILES", 2)

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from timers.clock import SHANGHAI
-from workflows import jobs
-from workflows.catalogue import BPMN_DIR, catalogue, parse_catalogue
-from workflows.clock_store import set_clock
-from workflows.forms import Field
+from workflows.administration.clock_store import set_clock
+from workflows.definitions.catalogue import BPMN_DIR, catalogue, parse_catalogue
+from workflows.definitions.forms import Field
+from workflows.oversight import jobs
 
 START = datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # the day before the holiday
 # the worker of each department in the demo data

@@ -14,8 +14,8 @@ from openpyxl import load_workbook
 
 from tests.webapp.test_pages import Browser, accept_case, tokens
 from timers.clock import SHANGHAI
-from workflows import jobs
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
+from workflows.oversight import jobs
 
 BPMN = Path(__file__).resolve().parents[2] / "bpmn"
 

@@ -54,7 +54,7 @@ def test_pause_resume_and_alert_acknowledgement_over_http(api, manual_clock):
 
     api.call("PUT", "/clock", "admin", json={"now": "2026-02-14T12:00:00+08:00", "frozen": True})
     api.tokens.clear()  # a day later the 12-hour tokens have expired
-    from workflows import jobs
+    from workflows.oversight import jobs
     jobs.sweep_clocks(api.client.application.extensions["onewindow.db"])
     mine = api.get("/alerts?acknowledged=false", "police").get_json()
     assert {a["step"] for a in mine["alerts"]} == {"seal"}  # police see their own department's

@@ -16,7 +16,7 @@ from tests.conftest import COMPANY, PERSON
 from tests.webapp.test_pages import REQUIRED, Browser, accept_case, intake_form
 from tests.webapp.test_seed_processes import accept
 from webapp.cli import DEMO_USERS
-from workflows.catalogue import catalogue
+from workflows.definitions.catalogue import catalogue
 
 ISO_DURATION = re.compile(r"\bP(?:\d+[YMWD])*(?:T(?:\d+(?:\.\d+)?[HMS])+)?\b(?<!P)")
 SNAKE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")

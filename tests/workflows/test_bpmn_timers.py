@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from tests.conftest import CLERK, COMPANY
 from timers.clock import SHANGHAI, to_local
-from workflows import cases, jobs
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
+from workflows.casework import cases
+from workflows.definitions.processes import deploy
 from workflows.models import Alert, Case, WorkItem
-from workflows.processes import deploy
+from workflows.oversight import jobs
 
 TIMERS = (Path(__file__).parent.parent / "data" / "timers.bpmn").read_bytes()
 SUPERVISOR = cases.Actor("supervisor", "supervisor", "supervision")

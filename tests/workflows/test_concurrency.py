@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import CLERK, COMPANY
-from workflows import cases
-from workflows.integrity import all_problems
+from workflows.casework import cases
 from workflows.models import AuditEvent, Case, WorkItem
+from workflows.oversight.integrity import all_problems
 
 REVIEWERS = {"registration": cases.Actor("samr", "reviewer", "samr"),
              "seal": cases.Actor("police", "reviewer", "police"),
@@ -115,7 +115,7 @@ def test_sqlite_writers_queue_on_the_lock_file(tmp_path):
     import os
     import threading
 
-    from workflows import settings
+    from workflows.administration import settings
     from workflows.db import Database
     from workflows.models import Setting
     from workflows.schema import upgrade
@@ -150,7 +150,7 @@ def test_sqlite_writers_queue_on_the_lock_file(tmp_path):
 def test_a_return_and_a_take_back_at_the_same_moment_one_wins(deployed):
     """The window takes its acceptance back while 市场监管 returns its step to the window: one lands, the
     other is refused (409), and the case is whole either way."""
-    from workflows import operations
+    from workflows.casework import operations
     from workflows.errors import Conflict, Forbidden
 
     database = deployed

@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import CLERK, COMPANY
-from workflows import cases, processes
+from workflows.casework import cases
+from workflows.definitions import processes
+from workflows.definitions.processes import bundled_files, deploy
 from workflows.errors import InvalidProcess
 from workflows.models import ProcessVersion
-from workflows.processes import bundled_files, deploy
 
 COMPANY_SETUP = next(p for p in bundled_files() if p.name == "company_setup.bpmn").read_bytes()
 
@@ -134,7 +135,7 @@ def test_scripts_run_restricted_at_run_time(database):
     content = _script_process("result = sum([1, 2, 3])")
     database.transaction(lambda s: deploy(s, content, "company_setup.bpmn"))
     case = database.transaction(lambda s: cases.start_case(s, "company_setup", COMPANY, {}, CLERK))
-    from workflows import engine
+    from workflows.definitions import engine
     with database.read() as s:
         wf = engine.load(s.get(type(case), case.id).state, processes.definition_for(
             s.get(type(case), case.id).process_version))

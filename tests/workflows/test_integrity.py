@@ -10,8 +10,8 @@ import sys
 from sqlalchemy import select, update
 
 from tests.workflows.test_statistics import History, at
-from workflows.integrity import problems
 from workflows.models import WorkItem
+from workflows.oversight.integrity import problems
 
 
 def test_check_scope_and_batches(deployed, db_url, manual_clock):
@@ -78,8 +78,8 @@ def test_check_flags_a_stuck_case(deployed):
     """A parallel join that waits for a flow the exclusive gateway never took: running, nothing open,
     nothing to wait for — `check` calls it stuck; a case waiting at its timer is not."""
     from tests.conftest import CLERK, COMPANY
-    from workflows import cases
-    from workflows.processes import deploy
+    from workflows.casework import cases
+    from workflows.definitions.processes import deploy
 
     deployed.transaction(lambda s: deploy(s, DEADLOCK.encode(), "deadlock.bpmn"))
     case = deployed.transaction(lambda s: cases.start_case(s, "deadlock", COMPANY, {}, CLERK))

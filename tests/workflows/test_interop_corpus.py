@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows import calendar_store
-from workflows.modeling import corpus
+from workflows.administration import calendar_store
+from workflows.definitions.modeling import corpus
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "bpmn-corpus"
 FLOOR = 0.85  # the floor: 48 of the 56 files with a user task end at this writing

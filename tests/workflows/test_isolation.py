@@ -14,11 +14,13 @@ from sqlalchemy import select
 
 from tests.conftest import CLERK, COMPANY
 from timers.clock import SHANGHAI
-from workflows import cases, incidents, jobs, script_limits
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
+from workflows.casework import cases
+from workflows.definitions import script_limits
+from workflows.definitions.processes import deploy
 from workflows.errors import Conflict
 from workflows.models import AuditEvent, Case, Incident, WorkItem
-from workflows.processes import deploy
+from workflows.oversight import incidents, jobs
 
 NS = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
       'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"')
@@ -261,7 +263,7 @@ def test_no_expression_runs_under_the_sqlite_write_lock(app, deployed, db_url, a
     if not db_url.startswith("sqlite"):
         pytest.skip("the write lock is SQLite's (PostgreSQL locks one case row)")
     from tests.webapp.test_pages import accept_case
-    from workflows.scripting import RestrictedEnvironment
+    from workflows.definitions.scripting import RestrictedEnvironment
 
     held: list[int] = []
     queues = []

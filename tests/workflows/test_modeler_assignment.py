@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from workflows import cases, processes
+from workflows.casework import cases
+from workflows.definitions import processes
 from workflows.errors import InvalidProcess
 from workflows.models import ProcessVersion, WorkItem
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from workflows import processes
+from workflows.definitions import processes
+from workflows.definitions.modeling import expressions
+from workflows.definitions.scripting import evaluate
 from workflows.errors import InvalidProcess
-from workflows.modeling import expressions
-from workflows.scripting import evaluate
 
 
 @pytest.mark.parametrize("source, data, expected", [
@@ -142,7 +142,7 @@ FLOWABLE_STYLE = """<?xml version="1.0" encoding="UTF-8"?>
 def test_conditional_flows_leaving_a_task_run_as_bpmn_means(deployed, decision, next_step):
     from sqlalchemy import select
 
-    from workflows import cases
+    from workflows.casework import cases
     from workflows.models import Case, WorkItem
 
     content = FLOWABLE_STYLE.encode()
@@ -186,7 +186,7 @@ COUNTERSIGN = """<?xml version="1.0" encoding="UTF-8"?>
 def test_multi_instance_by_a_camunda_collection_gives_one_item_per_element(deployed):
     from sqlalchemy import select
 
-    from workflows import cases
+    from workflows.casework import cases
     from workflows.models import Case, WorkItem
 
     content = COUNTERSIGN.encode()
@@ -210,7 +210,7 @@ def test_multi_instance_by_a_camunda_collection_gives_one_item_per_element(deplo
 def test_a_file_without_layout_is_drawn_left_to_right():
     import re
 
-    from workflows.diagram import render_svg
+    from workflows.definitions.diagram import render_svg
 
     svg = render_svg(FLOWABLE_STYLE)  # no BPMNDiagram at all
     boxes = re.findall(r'<g class="waiting" data-id="(\w+)"><rect class="node" x="([\d.]+)" y="([\d.]+)"', svg)

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.webapp.test_time_api import cli
-from workflows import cases, processes
+from workflows.casework import cases
+from workflows.definitions import processes
 from workflows.models import ProcessVersion, WorkItem
 
 FILES = Path(__file__).parent / "fixtures" / "multifile"
@@ -41,7 +42,7 @@ def test_the_command_deploys_a_process_with_what_it_calls_and_decides(deployed, 
     assert (item.step, item.department, item.name) == ("check", "finance", "核定收费")
     assert case.data.get("amount") == 1500
     with deployed.read() as s:
-        from workflows import engine
+        from workflows.definitions import engine
         workflow = engine.load(s.get(type(case), case.id).state,
                                processes.definition_for(processes.cached_version(s, case.process_version_id)))
         levels = {t.data.get("level") for t in engine.ready_user_tasks(workflow)}

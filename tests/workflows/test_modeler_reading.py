@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from workflows import cases, engine, jobs, messages, processes
+from workflows.casework import cases, messages
+from workflows.definitions import engine, processes
+from workflows.definitions.forms import Field, validate
 from workflows.errors import Conflict, Forbidden, InvalidInput, InvalidProcess
-from workflows.forms import Field, validate
 from workflows.models import Case, WorkItem
+from workflows.oversight import jobs
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"

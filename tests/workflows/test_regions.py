@@ -8,8 +8,8 @@ import yaml
 from sqlalchemy import select
 
 from tests.conftest import PERSON
-from workflows import cases
-from workflows.catalogue import BPMN_DIR, parse_catalogue
+from workflows.casework import cases
+from workflows.definitions.catalogue import BPMN_DIR, parse_catalogue
 from workflows.models import SlaClock
 
 RAW = yaml.safe_load((BPMN_DIR / "catalogue.yaml").read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 
 from tests.conftest import CLERK, COMPANY
 from timers.clock import now
-from workflows import cases
+from workflows.casework import cases
 from workflows.models import Alert, SlaClock
 
 pytestmark = pytest.mark.slow

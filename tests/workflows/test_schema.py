@@ -29,7 +29,7 @@ def test_finished_items_leave_the_open_task_guard(deployed):
 
     def setup(s):
         from tests.conftest import CLERK, COMPANY
-        from workflows import cases
+        from workflows.casework import cases
         case = cases.start_case(s, "company_setup", COMPANY, {}, CLERK)
         s.add(item(case.id, "completed"))
         s.add(item(case.id, "open"))

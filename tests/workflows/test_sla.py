@@ -18,10 +18,11 @@ from sqlalchemy import func, select
 
 from tests.conftest import CLERK, COMPANY, PERSON
 from timers.clock import SHANGHAI, to_local
-from workflows import cases, delivery, jobs
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
+from workflows.casework import cases
+from workflows.definitions.processes import bundled_files, deploy
 from workflows.models import Alert, AlertDelivery, Pause, SlaClock, WorkItem
-from workflows.processes import bundled_files, deploy
+from workflows.oversight import delivery, jobs
 
 SAMR = cases.Actor("samr", "reviewer", "samr")
 POLICE = cases.Actor("police", "reviewer", "police")

@@ -9,9 +9,10 @@ from sqlalchemy import func, select, update
 
 from tests.conftest import CLERK, COMPANY, PERSON
 from timers.clock import SHANGHAI
-from workflows import applicant_portal, cases, jobs, statistics, tallies, window
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
+from workflows.casework import applicant_portal, cases, window
 from workflows.models import Case, DailyTally, TalliedDay, WorkItem
+from workflows.oversight import jobs, statistics, tallies
 
 ACTORS = {"window": CLERK, "samr": cases.Actor("samr", "reviewer", "samr"),
           "police": cases.Actor("police", "reviewer", "police"), "tax": cases.Actor("tax", "reviewer", "tax"),

@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 
 from tests.webapp.test_time_api import cli
 from timers.clock import SHANGHAI
-from workflows import board, cases, task_lists
-from workflows.catalogue import BPMN_DIR
-from workflows.clock_store import set_clock
+from workflows.administration.clock_store import set_clock
+from workflows.casework import cases, task_lists
+from workflows.definitions.catalogue import BPMN_DIR
 from workflows.models import Case, SlaClock, WorkItem
+from workflows.oversight import board
 
 SHIPPED = BPMN_DIR / "reform_tasks_mianyang.csv"
 SUINING = BPMN_DIR / "reform_tasks_suining.csv"

@@ -4,7 +4,7 @@ from flask import Flask
 from flask_smorest import Api
 from marshmallow import Schema, fields
 
-from . import alerts, auth, calendar, cases, clock, extensions, incidents, people, processes, work_items
+from webapp.api import alerts, auth, calendar, cases, clock, extensions, incidents, people, processes, work_items
 
 
 class ErrorOut(Schema):

@@ -1,9 +1,8 @@
 from flask_smorest import Blueprint
 
-from workflows import alerts
-
-from ..auth import current_actor, database, login_required
-from .schemas import AcknowledgedOut, AcknowledgeIn, AcknowledgeManyIn, AlertList, AlertOut, AlertQueryArgs
+from webapp.api.schemas import AcknowledgedOut, AcknowledgeIn, AcknowledgeManyIn, AlertList, AlertOut, AlertQueryArgs
+from webapp.auth import current_actor, database, login_required
+from workflows.oversight import alerts
 
 PREFIX = "/alerts"
 blp = Blueprint("alerts", __name__, description="Warnings (预警) and breaches (超期) of time limits")

@@ -1,9 +1,8 @@
 from flask_smorest import Blueprint
 
-from workflows.users import issue_token, sign_in
-
-from ..auth import client_address, database
-from .schemas import TokenOut, TokenRequest
+from webapp.api.schemas import TokenOut, TokenRequest
+from webapp.auth import client_address, database
+from workflows.administration.users import issue_token, sign_in
 
 PREFIX = "/auth"
 blp = Blueprint("auth", __name__, description="Bearer tokens for staff")

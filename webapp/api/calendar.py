@@ -3,12 +3,7 @@ from sqlalchemy import select
 
 from timers.calendar import CalendarMissing
 from timers.durations import parse_duration
-from workflows import calendar_store, sla
-from workflows.errors import Conflict, Forbidden, InvalidInput
-from workflows.models import CalendarYear
-
-from ..auth import current_actor, database, login_required
-from .schemas import (
+from webapp.api.schemas import (
     CalendarChangeOut,
     CalendarDayIn,
     CalendarDays,
@@ -20,6 +15,11 @@ from .schemas import (
     ElapsedOut,
     OfficeHoursIn,
 )
+from webapp.auth import current_actor, database, login_required
+from workflows.administration import calendar_store
+from workflows.errors import Conflict, Forbidden, InvalidInput
+from workflows.models import CalendarYear
+from workflows.oversight import sla
 
 PREFIX = "/calendar"
 blp = Blueprint("calendar", __name__, description="The working calendar: holidays, 调休 make-up days, office hours")

@@ -1,9 +1,8 @@
 from flask_smorest import Blueprint
 
-from workflows import cases, copies, messages, visibility, window
-
-from ..auth import current_actor, database, login_required
-from .schemas import CaseCreate, CaseDetail, EndIn, MessageIn, NoteIn, NoteOut, PauseIn, PauseOut, WaitingOut
+from webapp.api.schemas import CaseCreate, CaseDetail, EndIn, MessageIn, NoteIn, NoteOut, PauseIn, PauseOut, WaitingOut
+from webapp.auth import current_actor, database, login_required
+from workflows.casework import cases, copies, messages, visibility, window
 
 PREFIX = "/cases"
 blp = Blueprint("cases", __name__, description="Cases (办件)")

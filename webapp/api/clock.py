@@ -1,11 +1,10 @@
 from flask_smorest import Blueprint
 
 from timers.clock import clock, now
-from workflows.clock_store import set_clock
+from webapp.api.schemas import ClockSetIn, ClockStateOut
+from webapp.auth import current_actor, database, login_required
+from workflows.administration.clock_store import set_clock
 from workflows.errors import Forbidden
-
-from ..auth import current_actor, database, login_required
-from .schemas import ClockSetIn, ClockStateOut
 
 PREFIX = "/clock"
 blp = Blueprint("clock", __name__, description="The deployment's clock (settable only in manual mode)")

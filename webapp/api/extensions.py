@@ -1,9 +1,9 @@
 from flask_smorest import Blueprint
 
-from workflows import extensions, supervision
-
-from ..auth import current_actor, database, login_required
-from .schemas import DecisionIn, ExtensionIn, ExtensionOut, ReplyIn, SupervisionIn, SupervisionOut
+from webapp.api.schemas import DecisionIn, ExtensionIn, ExtensionOut, ReplyIn, SupervisionIn, SupervisionOut
+from webapp.auth import current_actor, database, login_required
+from workflows.casework import extensions
+from workflows.oversight import supervision
 
 PREFIX = ""
 blp = Blueprint("extensions", __name__,

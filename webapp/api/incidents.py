@@ -1,10 +1,9 @@
 from flask_smorest import Blueprint
 
-from workflows import incidents
+from webapp.api.schemas import IncidentList, IncidentOut, IncidentQueryArgs
+from webapp.auth import current_actor, database, login_required
 from workflows.errors import Forbidden
-
-from ..auth import current_actor, database, login_required
-from .schemas import IncidentList, IncidentOut, IncidentQueryArgs
+from workflows.oversight import incidents
 
 PREFIX = "/incidents"
 blp = Blueprint("incidents", __name__, description="Incidents: a periodic job failed on one case (admins)")

@@ -1,9 +1,9 @@
 from flask_smorest import Blueprint
 
-from workflows import copies, users
-
-from ..auth import current_actor, database, login_required
-from .schemas import CopyList, CopyQueryArgs, StandInIn, StandInOut
+from webapp.api.schemas import CopyList, CopyQueryArgs, StandInIn, StandInOut
+from webapp.auth import current_actor, database, login_required
+from workflows.administration import users
+from workflows.casework import copies
 
 PREFIX = "/users"
 blp = Blueprint("people", __name__, description="Staff: stand-ins while away (代理)")

@@ -4,13 +4,12 @@ from flask import Response
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
-from workflows.catalogue import catalogue
+from webapp.api.schemas import ProcessList, ProcessOut
+from webapp.auth import database, login_required
+from workflows.definitions.catalogue import catalogue
+from workflows.definitions.processes import definition_for
 from workflows.errors import NotFound
 from workflows.models import ProcessVersion
-from workflows.processes import definition_for
-
-from ..auth import database, login_required
-from .schemas import ProcessList, ProcessOut
 
 PREFIX = "/processes"
 blp = Blueprint("processes", __name__, description="Deployed processes")

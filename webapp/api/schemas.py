@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from marshmallow import RAISE, Schema, fields, validate
 
 from timers.clock import SHANGHAI, to_local
-from workflows.cases import ITEM_STATES
+from workflows.casework.cases import ITEM_STATES
 
 
 class Strict(Schema):

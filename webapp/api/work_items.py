@@ -1,9 +1,6 @@
 from flask_smorest import Blueprint
 
-from workflows import cases, copies, operations
-
-from ..auth import current_actor, database, login_required
-from .schemas import (
+from webapp.api.schemas import (
     AnswerIn,
     CcIn,
     CompleteIn,
@@ -20,6 +17,8 @@ from .schemas import (
     WorkItemOut,
     WorkItemQueryArgs,
 )
+from webapp.auth import current_actor, database, login_required
+from workflows.casework import cases, copies, operations
 
 PREFIX = "/work-items"
 blp = Blueprint("work_items", __name__, description="Work items: the ready steps of cases")

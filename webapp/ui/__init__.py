@@ -13,11 +13,10 @@ from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from workflows.cases import Actor
+from webapp.ui import public, staff, supervision
+from webapp.ui.helpers import register_filters
+from workflows.casework.cases import Actor
 from workflows.models import User
-
-from . import public, staff, supervision
-from .helpers import register_filters
 
 LANGUAGES = ("zh", "en")
 

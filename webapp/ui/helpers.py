@@ -9,8 +9,7 @@ from flask import Flask, abort, current_app, render_template
 from flask_login import current_user, login_required
 
 from timers.clock import to_local
-
-from . import words
+from webapp.ui import words
 
 
 def db():
@@ -45,7 +44,7 @@ def register_filters(app: Flask) -> None:
 def department_name(code: str | None) -> str:
     from flask import g
 
-    from workflows.catalogue import catalogue
+    from workflows.definitions.catalogue import catalogue
 
     dept = catalogue().departments.get(code or "")
     if dept is None:

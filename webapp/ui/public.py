@@ -6,16 +6,16 @@ from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from workflows import applicant_portal, diagram, extensions
-from workflows.catalogue import catalogue
+from webapp.auth import client_address
+from webapp.messages import say
+from webapp.ui import words
+from webapp.ui.helpers import db, page
+from workflows.casework import applicant_portal, extensions
+from workflows.definitions import diagram
+from workflows.definitions.catalogue import catalogue
+from workflows.definitions.processes import definition_for, latest_version
 from workflows.errors import DomainError
 from workflows.models import Case
-from workflows.processes import definition_for, latest_version
-
-from ..auth import client_address
-from ..messages import say
-from . import words
-from .helpers import db, page
 
 bp = Blueprint("public", __name__)
 

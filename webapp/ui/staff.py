@@ -11,32 +11,19 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import or_, select
 
-from workflows import (
-    alerts,
-    attachments,
-    cases,
-    copies,
-    diagram,
-    engine,
-    extensions,
-    messages,
-    operations,
-    sla,
-    supervision,
-    users,
-    visibility,
-    window,
-)
-from workflows.catalogue import catalogue
+from webapp.auth import TOKENS, client_address
+from webapp.messages import field_errors, say
+from webapp.security import local_path
+from webapp.ui import pdf, words
+from webapp.ui.helpers import db, page, roles
+from workflows.administration import users
+from workflows.casework import attachments, cases, copies, extensions, messages, operations, visibility, window
+from workflows.definitions import diagram, engine
+from workflows.definitions.catalogue import catalogue
+from workflows.definitions.processes import definition_for, latest_version
 from workflows.errors import DomainError, Forbidden, InvalidInput
 from workflows.models import Alert, Attachment, Case, User, WorkItem
-from workflows.processes import definition_for, latest_version
-
-from ..auth import TOKENS, client_address
-from ..messages import field_errors, say
-from ..security import local_path
-from . import pdf, words
-from .helpers import db, page, roles
+from workflows.oversight import alerts, sla, supervision
 
 bp = Blueprint("staff", __name__)
 
@@ -45,7 +32,7 @@ bp = Blueprint("staff", __name__)
 def login():
     error, status = None, 200
     if request.method == "POST":
-        from . import StaffUser
+        from webapp.ui import StaffUser
 
         username = request.form.get("username", "").strip()
         try:

@@ -13,15 +13,16 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from timers.clock import SHANGHAI, now
-from workflows import alerts, board, calendar_store, incidents, processes, sla, staff_admin, statistics, users
-from workflows.catalogue import ROLES, catalogue
+from webapp.auth import TOKENS
+from webapp.messages import say
+from webapp.ui import words
+from webapp.ui.helpers import db, department_name, page, roles
+from workflows.administration import calendar_store, staff_admin, users
+from workflows.definitions import processes
+from workflows.definitions.catalogue import ROLES, catalogue
 from workflows.errors import DomainError
 from workflows.models import Case, OfficeHoursRule, ProcessVersion
-
-from ..auth import TOKENS
-from ..messages import say
-from . import words
-from .helpers import db, department_name, page, roles
+from workflows.oversight import alerts, board, incidents, sla, statistics
 
 bp = Blueprint("supervision", __name__)
 
@@ -263,7 +264,7 @@ def admin_incidents():
 @bp.route("/admin/processes/<int:version_id>")
 @roles()
 def admin_process(version_id: int):
-    from workflows import diagram
+    from workflows.definitions import diagram
 
     with db().read() as session:
         version = session.get(ProcessVersion, version_id)
@@ -277,7 +278,7 @@ def admin_process(version_id: int):
 @roles()
 def admin_process_file(version_id: int):
     """The deployed file, to open again in a modeler."""
-    from ..api.processes import bpmn_download
+    from webapp.api.processes import bpmn_download
 
     with db().read() as session:
         version = session.get(ProcessVersion, version_id)

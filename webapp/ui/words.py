@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from timers.calendar import HOLIDAY_NAMES
 from timers.durations import parse_duration
-from workflows.statistics import MINUTES_PER_DAY, budget_minutes  # a limit's length, one rule for both
+from workflows.oversight.statistics import MINUTES_PER_DAY, budget_minutes  # a limit's length, one rule for both
 
 
 def _number(x: float) -> str:
@@ -208,7 +208,7 @@ def _value(key: str, value: Any, steps: dict) -> str | None:
     if key in _VALUE_TABLES:
         return word(_VALUE_TABLES[key], value)
     if key == "department":
-        from workflows.catalogue import catalogue
+        from workflows.definitions.catalogue import catalogue
         dept = catalogue().departments.get(str(value))
         return (dept.name_en if _is_en() else dept.name) if dept else str(value)
     if isinstance(value, bool):
@@ -223,7 +223,7 @@ def _value(key: str, value: Any, steps: dict) -> str | None:
 def history(events, steps: dict, people: dict[str, tuple[str, str | None]]) -> list[dict[str, Any]]:
     """The case's history as sentences: who (department and name), what, on which step, the step's own
     data by its labels; the before → after details by label, for those who unfold them."""
-    from workflows.catalogue import catalogue
+    from workflows.definitions.catalogue import catalogue
 
     lines = []
     for e in events:
@@ -280,7 +280,7 @@ def text(value: Any) -> Any:
     its English form from the catalogue's `english` table on English pages; anything else as it is."""
     if not isinstance(value, str) or not value or not _is_en():
         return value
-    from workflows.catalogue import catalogue
+    from workflows.definitions.catalogue import catalogue
 
     return catalogue().english.get(value, value)
 

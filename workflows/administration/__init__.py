@@ -1,0 +1,1 @@
+"""Administration: staff accounts, the working calendar, the clock, settings, throttles."""
