@@ -103,16 +103,20 @@ def deploy_files(database: Database, files: list[Path], actor: str = "cli",
                  code_tasks: str = "refuse") -> list[str]:
     """Deploy files together: a BPMN file with the processes it calls and the DMN decisions it takes from the
     other files (or a .zip); each main process becomes a version of its own."""
+    parts = processes.bundle([(p.name, p.read_bytes()) for p in files])
+    checked = []
+    with database.read() as session:  # every file checked before anything is written: all deploy, or none
+        for name, content, companions, pool in parts:
+            checked.append((name, content, processes.check_file(content, name, default_department, session,
+                                                                companions or None, pool, code_tasks)))
+
+    def write(session):
+        return [processes.deploy(session, c, n, actor, d, as_key) for n, c, d in checked]
     lines = []
-    for name, content, companions, pool in processes.bundle([(p.name, p.read_bytes()) for p in files]):
-        with database.read() as session:  # before the transaction: it only writes
-            checked = processes.check_file(content, name, default_department, session, companions or None, pool,
-                                           code_tasks)
-        result = database.transaction(lambda s, c=content, n=name, d=checked: processes.deploy(
-            s, c, n, actor, d, as_key))
+    for (name, _content, definition), result in zip(checked, database.transaction(write), strict=True):
         verb = "deployed" if result.created else "unchanged"
         lines.append(f"{verb}: {result.version.process_key} version {result.version.version} ({name})")
-        lines += [f"  warning: {w}" for w in checked.warnings]
+        lines += [f"  warning: {w}" for w in definition.warnings]
     return lines
 
 

@@ -75,6 +75,27 @@ def test_the_admin_uploads_several_files_at_once(app, deployed):
     assert item.department == "finance"
 
 
+
+def test_several_files_deploy_all_or_none(app, deployed):
+    """One broken file in an upload of several: nothing is deployed, the good files neither (no half-written
+    deploy), and the page names the broken element."""
+    from tests.webapp.test_pages import Browser, tokens
+
+    broken = COLLABORATION.replace('<bpmn:sequenceFlow id="i2" sourceRef="i_task" targetRef="i_end"/>',
+                                   '<bpmn:sequenceFlow id="i2" sourceRef="i_task" targetRef="i_end">'
+                                   '<bpmn:conditionExpression>${bean.check()}</bpmn:conditionExpression>'
+                                   '</bpmn:sequenceFlow>')
+    admin = Browser(app, "admin")
+    page = admin.get("/admin/processes").get_data(as_text=True)
+    files = [(io.BytesIO(p.read_bytes()), p.name) for p in sorted(FILES.iterdir())]
+    data = {**tokens(page), "file": [*files, (io.BytesIO(broken.encode()), "collab.bpmn")]}
+    r = admin.client.post("/admin/processes", data=data, content_type="multipart/form-data")
+    assert r.status_code == 400 and "连线「i2」" in r.get_data(as_text=True)
+    with deployed.read() as s:
+        keys = set(s.scalars(select(ProcessVersion.process_key)))
+    assert not keys & {"fee_application", "apply", "inspect"}  # the good files were not deployed either
+
+
 COLLABORATION = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="c" targetNamespace="x">

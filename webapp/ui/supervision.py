@@ -210,22 +210,27 @@ def admin_processes():
             code_tasks = "steps" if request.form.get("code_tasks") == "steps" else "refuse"
             try:
                 files = [(u.filename, u.read(processes.MAX_BPMN_BYTES * 20 + 1)) for u in uploads]
-                # several files at once (or a .zip): each main process with what it calls and decides
-                for name, content, companions, pool in processes.bundle(files):
-                    with db().read() as session:  # checked before the write lock
-                        checked = processes.check_file(content, name, default_department, session,
-                                                       companions or None, pool, code_tasks)
+                # several files at once (or a .zip): each main process with what it calls and decides; every
+                # file is checked before the write lock, and all of them deploy in one transaction, or none
+                checked = []
+                with db().read() as session:
+                    for name, content, companions, pool in processes.bundle(files):
+                        checked.append((name, content, processes.check_file(
+                            content, name, default_department, session, companions or None, pool, code_tasks)))
 
-                    def work(session, c=content, n=name, d=checked):
+                def work(session):
+                    results = []
+                    for n, c, d in checked:
                         result = processes.deploy(session, c, n, actor.username, d, as_key=new_version)
                         staff_admin.record(session, actor, "process.deployed" if result.created else
                                            "process.unchanged", None,
                                            {"process": result.version.process_key, "version": result.version.version})
-                        return result
-                    result = db().transaction(work)
+                        results.append(result)
+                    return results
+                for (_name, _content, definition), result in zip(checked, db().transaction(work), strict=True):
                     flash(_("已部署「%(n)s」第 %(v)d 版", n=result.version.name, v=result.version.version)
                           if result.created else _("内容未变，未产生新版本"), "ok")
-                    for warning in checked.warnings:  # accepted, but not honoured as the modeler meant
+                    for warning in definition.warnings:  # accepted, but not honoured as the modeler meant
                         flash(_("提示：%(w)s", w=say(warning)), "warning")
                 return redirect(url_for("supervision.admin_processes"))
             except DomainError as exc:
