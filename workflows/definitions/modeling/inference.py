@@ -146,7 +146,7 @@ def _put(field: Field, sources: list, spec, main_spec, steps: dict, start_fields
         if source.bpmn_id in steps:
             step = steps[source.bpmn_id]
             steps[source.bpmn_id] = dataclasses.replace(step, fields=(*step.fields, field))
-            return Msg("the step {where}", {"where": wording.of_spec(source)}), start_fields
+            return wording.named(source.bpmn_id, source.bpmn_name, "userTask"), start_fields
     return None, start_fields
 
 
