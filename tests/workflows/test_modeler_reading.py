@@ -317,3 +317,27 @@ def test_the_case_page_says_what_the_case_waits_for_and_a_supervisor_records_it(
     assert "没有在等待名为 fee_paid 的消息" in supervisor.get(page_path).get_data(as_text=True)
     assert Browser(app, "clerk").post_form(page_path, f"{page_path}/messages", kind="signal",
                                            name="hall_closed").status_code == 403
+
+
+def test_a_message_matched_by_a_value_says_it_must_carry_it(deployed):
+    correlated = HEAD + """<collaboration id="c"><participant id="p" processRef="read"/>
+      <correlationKey name="order"><correlationPropertyRef>order_no</correlationPropertyRef></correlationKey>
+      </collaboration>
+      <message id="m_paid" name="fee_paid"/>
+      <correlationProperty id="order_no" name="Order number">
+        <correlationPropertyRetrievalExpression messageRef="m_paid"><messagePath>order_no</messagePath>
+        </correlationPropertyRetrievalExpression></correlationProperty>
+      <process id="read" name="Read elsewhere" isExecutable="true">
+      <startEvent id="s"/><sequenceFlow id="f0" sourceRef="s" targetRef="paid"/>
+      <intermediateCatchEvent id="paid" name="Fee paid"><messageEventDefinition messageRef="m_paid"/>
+      </intermediateCatchEvent><sequenceFlow id="f1" sourceRef="paid" targetRef="a"/><userTask id="a" name="A"/>
+      </process></definitions>"""
+    _deploy(deployed, correlated.encode())
+    case = _start(deployed)
+    with deployed.read() as session:
+        (wait,) = messages.waiting_for(session, session.get(Case, case.id))
+    assert wait.carries == ("order_no",)
+    with pytest.raises(InvalidInput, match="must carry order_no"):
+        messages.deliver(deployed, case.case_no, "message", "fee_paid", {}, ADMIN)
+    messages.deliver(deployed, case.case_no, "message", "fee_paid", {"order_no": "A-1"}, ADMIN)
+    assert [i.step for i in _open(deployed, case.id)] == ["a"]

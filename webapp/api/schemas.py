@@ -379,6 +379,8 @@ class WaitingOut(Schema):
     name = fields.String(allow_none=True)
     element = fields.String()
     element_name = fields.String(allow_none=True)
+    carries = fields.List(fields.String(), metadata={"description": "values the data must hold: what the process "
+                                                                      "matches the message by"})
 
 
 class PauseIn(Strict):

@@ -8,6 +8,7 @@ step or a timer. The message's data join the case data, checked first: plain nam
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class Waiting:
     name: str | None  # the message's or signal's name (None: the file left it unnamed)
     element: str  # the catching element's id
     element_name: str | None
+    carries: tuple[str, ...] = ()  # the values its data must hold: what the process matches the message by
 
 
 def waiting(workflow) -> list[Waiting]:
@@ -62,8 +64,21 @@ def waiting(workflow) -> list[Waiting]:
         definition = task.task_spec.event_definition
         kind = next((k for k, cls in KINDS.items() if isinstance(definition, cls)), None)
         if kind is not None:
-            out.append(Waiting(kind, definition.name, task.task_spec.bpmn_id, task.task_spec.bpmn_name))
+            out.append(Waiting(kind, definition.name, task.task_spec.bpmn_id, task.task_spec.bpmn_name,
+                               _carries(definition)))
     return sorted(out, key=lambda w: (w.kind, w.name or "", w.element))
+
+
+def _carries(definition) -> tuple[str, ...]:
+    """The names a message's correlation expressions read from its data."""
+    names: set[str] = set()
+    for prop in getattr(definition, "correlation_properties", None) or []:
+        try:
+            tree = ast.parse(prop.retrieval_expression or "", mode="eval")
+        except SyntaxError:
+            continue
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return tuple(sorted(names))
 
 
 def waiting_for(session: Session, case: Case) -> list[Waiting]:

@@ -169,7 +169,8 @@ def _drive(database: Database, definition, department: str) -> tuple[str, int, s
             if not expected:
                 return "running", steps_done, "waits for nothing it can be given (no step, timer, message or signal)"
             wanted = expected[0]
-            messages.deliver(database, row.case_no, wanted.kind, wanted.name or wanted.element, {}, ADMIN)
+            messages.deliver(database, row.case_no, wanted.kind, wanted.name or wanted.element,
+                             {name: "互通测试" for name in wanted.carries}, ADMIN)
         return "running", steps_done, f"not finished after {MAX_ROUNDS} rounds"
     except DomainError as exc:
         return "failed", steps_done, exc.message[:300]

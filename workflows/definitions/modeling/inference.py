@@ -232,6 +232,17 @@ def infer(specs: Iterable, steps: dict, start_fields: tuple[Field, ...], main_sp
                     isinstance(getattr(definition, "expression", None), str):
                 for name in _code(definition.expression, "eval").reads:
                     wanted.setdefault(name, ("date", Msg("timer")))
+            if type(definition).__name__ == "ConditionalEventDefinition" and \
+                    isinstance(getattr(definition, "expression", None), str):
+                for name, kind in _code(definition.expression, "eval").reads.items():
+                    wanted.setdefault(name, (kind, Msg("condition")))
+            completion = getattr(task_spec, "condition", None) if hasattr(task_spec, "data_output") else None
+            if isinstance(completion, str):  # a multi-instance step's completion condition: read as it finishes
+                unknown = sorted(set(_code(completion, "eval").reads) - declared - provided)
+                if unknown:
+                    raise _refused(task_spec, Msg("the completion condition reads '{name}', which nothing in the "
+                                                  "process sets; use the instances' output, done, instances or "
+                                                  "nrOfCompletedInstances", {"name": unknown[0]}))
             collection = getattr(getattr(task_spec, "data_input", None), "bpmn_id", None)
             if collection:
                 wanted.setdefault(collection, ("list", Msg("multi-instance list")))
