@@ -341,3 +341,31 @@ def test_a_message_matched_by_a_value_says_it_must_carry_it(deployed):
         messages.deliver(deployed, case.case_no, "message", "fee_paid", {}, ADMIN)
     messages.deliver(deployed, case.case_no, "message", "fee_paid", {"order_no": "A-1"}, ADMIN)
     assert [i.step for i in _open(deployed, case.id)] == ["a"]
+
+
+def _race() -> bytes:
+    return _file("""
+      <startEvent id="s"/><sequenceFlow id="f0" sourceRef="s" targetRef="gw"/><eventBasedGateway id="gw"/>
+      <sequenceFlow id="f1" sourceRef="gw" targetRef="paid"/><sequenceFlow id="f2" sourceRef="gw" targetRef="late"/>
+      <intermediateCatchEvent id="paid" name="Fee paid"><messageEventDefinition messageRef="m_paid"/>
+      </intermediateCatchEvent>
+      <intermediateCatchEvent id="late" name="Three working days"><timerEventDefinition>
+        <timeDuration>P3D</timeDuration></timerEventDefinition></intermediateCatchEvent>
+      <sequenceFlow id="f3" sourceRef="paid" targetRef="issue"/><userTask id="issue" name="Issue"/>
+      <sequenceFlow id="f4" sourceRef="late" targetRef="chase"/><userTask id="chase" name="Chase the fee"/>""",
+                 head_extra=MESSAGES)
+
+
+def test_an_event_based_gateway_takes_the_message_or_its_working_time_timer(deployed, manual_clock):
+    manual_clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))  # a Monday
+    _deploy(deployed, _race())
+    paid, late = _start(deployed), _start(deployed)
+    assert _case(deployed, late.id).next_timer_at == datetime(2026, 3, 5, 18, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with deployed.read() as session:
+        assert [w.name for w in messages.waiting_for(session, session.get(Case, paid.id))] == ["fee_paid"]
+    messages.deliver(deployed, paid.case_no, "message", "fee_paid", {}, ADMIN)
+    assert [i.step for i in _open(deployed, paid.id)] == ["issue"]
+    manual_clock.set(datetime(2026, 3, 5, 18, 1, tzinfo=ZoneInfo("Asia/Shanghai")))
+    jobs.fire_timers(deployed)
+    assert [i.step for i in _open(deployed, late.id)] == ["chase"]
+    assert [i.step for i in _open(deployed, paid.id)] == ["issue"]  # the paid case took the other way

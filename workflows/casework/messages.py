@@ -16,6 +16,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -61,12 +62,18 @@ def waiting(workflow) -> list[Waiting]:
     """What the case waits for: each message or signal catch event that is waiting now."""
     out = []
     for task in workflow.event_manager.tasks.values():
-        definition = task.task_spec.event_definition
-        kind = next((k for k, cls in KINDS.items() if isinstance(definition, cls)), None)
-        if kind is not None:
-            out.append(Waiting(kind, definition.name, task.task_spec.bpmn_id, task.task_spec.bpmn_name,
-                               _carries(definition)))
+        for definition in _definitions(task):
+            kind = next((k for k, cls in KINDS.items() if isinstance(definition, cls)), None)
+            if kind is not None:
+                out.append(Waiting(kind, definition.name, task.task_spec.bpmn_id, task.task_spec.bpmn_name,
+                                   _carries(definition)))
     return sorted(out, key=lambda w: (w.kind, w.name or "", w.element))
+
+
+def _definitions(task) -> list:
+    """What a waiting task waits for: its event, or each of an event-based gateway's events."""
+    definition = task.task_spec.event_definition
+    return list(definition.event_definitions) if isinstance(definition, MultipleEventDefinition) else [definition]
 
 
 def _carries(definition) -> tuple[str, ...]:
@@ -125,8 +132,8 @@ def prepare(session: Session, case_no: str, kind: str, name: str, data: Any, act
     definition = definition_for(version_of(session, case))
     workflow = engine.load(case.state, definition)
     name = name.strip()
-    tasks = [t for t in workflow.event_manager.tasks.values() if isinstance(t.task_spec.event_definition, KINDS[kind])
-             and name in (t.task_spec.event_definition.name, t.task_spec.bpmn_id)]
+    tasks = [(t, d) for t in workflow.event_manager.tasks.values() for d in _definitions(t)
+             if isinstance(d, KINDS[kind]) and name in (d.name, t.task_spec.bpmn_id)]
     if not tasks:
         expected = "、".join(w.name or w.element for w in waiting(workflow) if w.kind == kind) or "—"
         raise Conflict("case {case_no} waits for no {kind} called {name} (it waits for: {expected})",
@@ -135,8 +142,8 @@ def prepare(session: Session, case_no: str, kind: str, name: str, data: Any, act
         tasks = tasks[:1]  # a message is caught once; a signal by everything that waits for it
 
     def catch():
-        for task in tasks:
-            event = BpmnEvent(task.task_spec.event_definition, payload=dict(payload))
+        for task, definition in tasks:
+            event = BpmnEvent(definition, payload=dict(payload))
             try:
                 task.task_spec.catch(task, event)
             except (NameError, KeyError) as exc:  # the process correlates the message by a value it lacks
@@ -148,7 +155,7 @@ def prepare(session: Session, case_no: str, kind: str, name: str, data: Any, act
 
     _, state = run_engine(sla.working_calendar(session), catch, f"on the {kind} {name}")
     # what the history calls it: the waiting event's name in the diagram ("缴费到账"), else the message's
-    label = tasks[0].task_spec.bpmn_name or tasks[0].task_spec.event_definition.name or name
+    label = tasks[0][0].task_spec.bpmn_name or tasks[0][1].name or name
     return PreparedTimer(case.id, case.case_no, case.revision, now(), workflow, state,
                          budgets_for(workflow, definition, engine.ready_user_tasks(workflow)), label)
 

@@ -17,6 +17,11 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
@@ -25,7 +30,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .processes import ProcessDefinition
 from .scripting import make_script_engine
-from .timer_events import timer_due_instants
+from .timer_events import ClockTimeDateTimer, WorkingCycleTimer, WorkingDurationTimer, timer_due_instants
 
 STATE_FORMAT = b"OW1"  # prefix of the stored state: zlib-compressed JSON without specs
 
@@ -53,6 +58,11 @@ class _SharedSpecWorkflowConverter(BpmnWorkflowConverter):
 
 _CONFIG = deepcopy(DEFAULT_CONFIG)
 _CONFIG[BpmnWorkflow] = _SharedSpecWorkflowConverter
+# the working-time timers are saved the way the engine saves its own (an event-based gateway keeps the events
+# it saw, timers among them, in the state)
+for _ours, _theirs in ((WorkingDurationTimer, DurationTimerEventDefinition),
+                       (ClockTimeDateTimer, TimeDateEventDefinition), (WorkingCycleTimer, CycleTimerEventDefinition)):
+    _CONFIG[_ours] = _CONFIG[_theirs]
 _local = threading.local()
 
 

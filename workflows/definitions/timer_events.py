@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -139,11 +140,29 @@ class WorkingCycleTimer(CycleTimerEventDefinition):
         return PendingBpmnEvent(self.name, self.__class__.__name__, event_value)
 
 
+def _adopt(definition) -> bool:
+    """Switch one parsed timer definition to its working-time kind; whether it was a timer."""
+    if type(definition) is DurationTimerEventDefinition:
+        definition.__class__ = WorkingDurationTimer
+    elif type(definition) is TimeDateEventDefinition:
+        definition.__class__ = ClockTimeDateTimer
+    elif type(definition) is CycleTimerEventDefinition:
+        definition.__class__ = WorkingCycleTimer
+    else:
+        return False
+    return True
+
+
 def adopt_timers(task_specs) -> list:
-    """Switch the parsed timer definitions to working-time ones; return the specs that have a timer."""
+    """Switch the parsed timer definitions to working-time ones; return the specs that have a timer. An
+    event-based gateway holds its events' definitions (a timer among them is switched too)."""
     found = []
     for task_spec in task_specs:
         definition = getattr(task_spec, "event_definition", None)
+        if isinstance(definition, MultipleEventDefinition):
+            for inner in definition.event_definitions:
+                _adopt(inner)
+            continue
         if type(definition) is DurationTimerEventDefinition:
             definition.__class__ = WorkingDurationTimer
             found.append(task_spec)
@@ -156,9 +175,14 @@ def adopt_timers(task_specs) -> list:
     return found
 
 
+def _has_timer(definition) -> bool:
+    if isinstance(definition, MultipleEventDefinition):
+        return any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions)
+    return isinstance(definition, TimerEventDefinition)
+
+
 def waiting_timer_tasks(workflow) -> list:
-    return [t for t in workflow.event_manager.tasks.values()
-            if isinstance(t.task_spec.event_definition, TimerEventDefinition)]
+    return [t for t in workflow.event_manager.tasks.values() if _has_timer(t.task_spec.event_definition)]
 
 
 def timer_due_instants(workflow) -> list[datetime]:
