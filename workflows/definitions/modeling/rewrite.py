@@ -107,8 +107,8 @@ def implicit_gateways(tree: etree._ElementTree) -> list[str]:
 
 
 CONTAINERS = ("process", "subProcess", "transaction", "adHocSubProcess")
-FLOW_NODES = (*ACTIVITIES, "transaction", "adHocSubProcess", "intermediateCatchEvent", "intermediateThrowEvent",
-              "boundaryEvent")
+FLOW_NODES = (*ACTIVITIES, "transaction", "adHocSubProcess", "startEvent", "intermediateCatchEvent",
+              "intermediateThrowEvent", "boundaryEvent")
 
 
 def _children(container: etree._Element, *kinds: str) -> list[etree._Element]:
