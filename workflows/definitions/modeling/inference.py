@@ -137,11 +137,11 @@ def _label(name: str, task_spec) -> str:
     return name
 
 
-def _put(field: Field, sources: list, spec, main_spec, steps: dict, start_fields: tuple[Field, ...]
+def _put(field: Field, sources: list, _spec, _main_spec, steps: dict, start_fields: tuple[Field, ...]
          ) -> tuple[Msg | None, tuple[Field, ...]]:
     """Ask for the field in the first of `sources` that can; where it went (None: nowhere)."""
     for source in sources:
-        if isinstance(source, StartEvent) and spec is main_spec:
+        if isinstance(source, StartEvent):  # a sub-process's start too: asked at intake
             return Msg("the start form"), (*start_fields, field)
         if source.bpmn_id in steps:
             step = steps[source.bpmn_id]
@@ -203,7 +203,8 @@ def infer(specs: Iterable, steps: dict, start_fields: tuple[Field, ...], main_sp
                 if field is None:
                     continue
                 field = dataclasses.replace(field, label=_label(name, task_spec))
-                where, start_fields = _put(field, _before(task_spec), spec, main_spec, steps, start_fields)
+                sources = _before(task_spec) or _before(task_spec, through_all=True)
+                where, start_fields = _put(field, sources, spec, main_spec, steps, start_fields)
                 if where is None:
                     continue
                 declared.add(name)
@@ -232,10 +233,13 @@ def infer(specs: Iterable, steps: dict, start_fields: tuple[Field, ...], main_sp
                     isinstance(getattr(definition, "expression", None), str):
                 for name in _code(definition.expression, "eval").reads:
                     wanted.setdefault(name, ("date", Msg("timer")))
-            if type(definition).__name__ == "ConditionalEventDefinition" and \
+            elif type(definition).__name__ == "ConditionalEventDefinition" and \
                     isinstance(getattr(definition, "expression", None), str):
                 for name, kind in _code(definition.expression, "eval").reads.items():
                     wanted.setdefault(name, (kind, Msg("condition")))
+            elif isinstance(getattr(definition, "expression", None), str) and "Timer" not in type(definition).__name__:
+                for name, kind in _code(definition.expression, "eval").reads.items():  # an event's payload
+                    wanted.setdefault(name, (kind, Msg("event")))
             completion = getattr(task_spec, "condition", None) if hasattr(task_spec, "data_output") else None
             if isinstance(completion, str):  # a multi-instance step's completion condition: read as it finishes
                 unknown = sorted(set(_code(completion, "eval").reads) - declared - provided)
