@@ -377,3 +377,13 @@ def test_the_bundled_processes_leave_nothing_to_infer():
     warned = {f.name: [str(w) for w in processes.check_file(f.read_bytes(), f.name).warnings]
               for f in processes.bundled_files()}
     assert len(warned) >= 15 and not any(warned.values()), warned
+
+
+def test_a_paused_case_is_resumed_before_a_message_is_recorded(deployed):
+    _deploy(deployed, _waiting_process())
+    case = _start(deployed)
+    deployed.transaction(lambda s: cases.pause(s, case.case_no, "special", "专家评审", ADMIN))
+    with pytest.raises(Conflict, match="is paused; resume it"):
+        messages.deliver(deployed, case.case_no, "message", "fee_paid", {}, SUPERVISOR)
+    deployed.transaction(lambda s: cases.resume(s, case.case_no, ADMIN))
+    messages.deliver(deployed, case.case_no, "message", "fee_paid", {}, SUPERVISOR)

@@ -126,6 +126,8 @@ def prepare(session: Session, case_no: str, kind: str, name: str, data: Any, act
     case = session.scalar(select(Case).where(Case.case_no == case_no))
     if case is None:
         raise NotFound("case {case_no} not found", {"case_no": case_no})
+    if case.status == "paused":
+        raise Conflict("case {case_no} is paused; resume it before recording what came", {"case_no": case_no})
     if case.status not in ("received", "in_progress"):
         raise Conflict("case {case_no} is {status}; it waits for nothing", {"case_no": case_no,
                                                                           "status": case.status})
