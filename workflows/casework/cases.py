@@ -799,14 +799,21 @@ def prepare_timer(session: Session, case_id: int) -> PreparedTimer | None:
                          budgets_for(workflow, definition, engine.ready_user_tasks(workflow)))
 
 
-def apply_timer(session: Session, prepared: PreparedTimer) -> bool:
-    """Write a fired timer: lock the case, check it has not moved on, settle. True if anything moved."""
-    from ..oversight import incidents
-
+def lock_prepared(session: Session, prepared: PreparedTimer) -> Case:
+    """The case an engine run was evaluated for with no lock held, locked now; CaseChanged if it has moved on
+    since (evaluate again)."""
     case = session.scalars(select(Case).where(Case.id == prepared.case_id).with_for_update()
                            .execution_options(populate_existing=True)).first()
     if case is None or case.revision != prepared.revision:
         raise CaseChanged(prepared.case_no)
+    return case
+
+
+def apply_timer(session: Session, prepared: PreparedTimer) -> bool:
+    """Write a fired timer: lock the case, check it has not moved on, settle. True if anything moved."""
+    from ..oversight import incidents
+
+    case = lock_prepared(session, prepared)
     definition = definition_for(version_of(session, case))
     before = {"status": case.status, "open_steps": _open_steps(session, case)}
     previous = case.next_timer_at

@@ -29,13 +29,13 @@ from ..models import Case
 from ..oversight import sla
 from .cases import (
     Actor,
-    CaseChanged,
     PreparedTimer,
     _audit,
     _open_steps,
     _settle,
     budgets_for,
     definition_for,
+    lock_prepared,
     prepared_write,
     run_engine,
     version_of,
@@ -94,6 +94,18 @@ def waiting_for(session: Session, case: Case) -> list[Waiting]:
     return waiting(engine.load(case.state, definition_for(version_of(session, case))))
 
 
+def _checked_request(kind: Any, name: Any, data: Any, actor: Actor) -> dict[str, Any]:
+    """Who asks, what for, and the data it carries, checked once: the data as they will join the case."""
+    if actor.role not in WHO:
+        raise Forbidden("only a supervisor or an admin hands a case a message or a signal")
+    if kind not in KINDS:
+        raise InvalidInput("kind: message or signal", fields={"kind": "invalid"})
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidInput("name: the message's or signal's name, or the id of the event that waits for it",
+                           fields={"name": "required"})
+    return _checked_data(data)
+
+
 def _checked_data(data: Any) -> dict[str, Any]:
     if data is None:
         return {}
@@ -113,16 +125,9 @@ def _checked_data(data: Any) -> dict[str, Any]:
     return data
 
 
-def prepare(session: Session, case_no: str, kind: str, name: str, data: Any, actor: Actor) -> PreparedTimer:
-    """Deliver in memory (scripts run here, with no lock held)."""
-    if actor.role not in WHO:
-        raise Forbidden("only a supervisor or an admin hands a case a message or a signal")
-    if kind not in KINDS:
-        raise InvalidInput("kind: message or signal", fields={"kind": "invalid"})
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise InvalidInput("name: the message's or signal's name, or the id of the event that waits for it",
-                           fields={"name": "required"})
-    payload = _checked_data(data)
+def prepare(session: Session, case_no: str, kind: str, name: str, payload: dict[str, Any],
+            actor: Actor) -> PreparedTimer:
+    """Deliver in memory (scripts run here, with no lock held); the request as `_checked_request()` left it."""
     case = session.scalar(select(Case).where(Case.case_no == case_no))
     if case is None:
         raise NotFound("case {case_no} not found", {"case_no": case_no})
@@ -164,10 +169,7 @@ def prepare(session: Session, case_no: str, kind: str, name: str, data: Any, act
 
 def apply(session: Session, prepared: PreparedTimer, actor: Actor, kind: str, name: str,
           payload: dict[str, Any]) -> Case:
-    case = session.scalars(select(Case).where(Case.id == prepared.case_id).with_for_update()
-                           .execution_options(populate_existing=True)).first()
-    if case is None or case.revision != prepared.revision:
-        raise CaseChanged(prepared.case_no)
+    case = lock_prepared(session, prepared)
     definition = definition_for(version_of(session, case))
     before = {"status": case.status, "open_steps": _open_steps(session, case)}
     _settle(session, case, prepared.workflow, definition, prepared.at, budgets=prepared.budgets,
@@ -182,7 +184,7 @@ def apply(session: Session, prepared: PreparedTimer, actor: Actor, kind: str, na
 
 def deliver(db, case_no: str, kind: str, name: str, data: Any, actor: Actor) -> Case:
     """Hand the case a message or a signal it waits for; the case goes on from there."""
-    return prepared_write(db, lambda session: prepare(session, case_no, kind, name, data, actor),
-                          lambda session, prepared: apply(session, prepared, actor, kind, name,
-                                                          _checked_data(data)),
+    payload = _checked_request(kind, name, data, actor)  # once, however often the case is evaluated again
+    return prepared_write(db, lambda session: prepare(session, case_no, kind, name, payload, actor),
+                          lambda session, prepared: apply(session, prepared, actor, kind, name, payload),
                           f"case {case_no}")
