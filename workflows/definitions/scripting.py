@@ -152,21 +152,19 @@ def compile_script(source: str, mode: str) -> CodeType:
 class RestrictedEnvironment(TaskDataEnvironment):
     """Spiff's task-data environment, with RestrictedPython doing the compiling."""
 
+    def _scope(self, context: dict, external_context: dict | None) -> dict:
+        """What a script or expression sees: the guards, the globals, the engine's extras, the task data."""
+        return {**GUARDS, **self.globals, **(external_context or {}), **context}
+
     def evaluate(self, expression: str, context: dict, external_context: dict | None = None) -> Any:
-        scope = dict(GUARDS)
-        scope.update(self.globals)
-        scope.update(external_context or {})
-        scope.update(context)
+        scope = self._scope(context, external_context)
         code = compile_script(expression, "eval")
         with budget():
             return eval(code, scope)  # noqa: S307 - restricted bytecode
 
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         self.check_for_overwrite(context, external_context or {})
-        scope = dict(GUARDS)
-        scope.update(self.globals)
-        scope.update(external_context or {})
-        scope.update(context)
+        scope = self._scope(context, external_context)
         code = compile_script(script, "exec")
         with budget():
             exec(code, scope)  # noqa: S102 - restricted bytecode
@@ -207,14 +205,17 @@ class HallScriptEngine(PythonScriptEngine):
             extra.setdefault("nrOfCompletedInstances", finished)
             extra.setdefault("nrOfActiveInstances", count - finished)
             external_context = extra
-        return super().evaluate(task, expression, _with_helpers(task, external_context))
+        return super().evaluate(task, expression, _with_helpers(task, expression, external_context))
 
     def execute(self, task, script, external_context=None):
-        return super().execute(task, script, _with_helpers(task, external_context))
+        return super().execute(task, script, _with_helpers(task, script, external_context))
 
 
-def _with_helpers(task, external_context: dict | None) -> dict:
-    """Functions a script may call, from spiff-arena's set: who started the case."""
+def _with_helpers(task, source: str, external_context: dict | None) -> dict | None:
+    """Functions a script may call, from spiff-arena's set: who started the case — made only for the code
+    that names one (every condition and script passes here)."""
+    if not any(name in source for name in HELPERS):
+        return external_context
     workflow = getattr(getattr(task, "workflow", None), "top_workflow", None)
     started_by = (getattr(workflow, "data", None) or {}).get("initiator")
     return {"get_process_initiator_user": lambda: {"username": started_by}, **(external_context or {})}

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -21,11 +20,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
-from SpiffWorkflow.bpmn.util.event import PendingBpmnEvent
-from SpiffWorkflow.task import TaskState
 
 from timers.calendar import CalendarMissing, WorkingCalendar
-from timers.clock import now
+from timers.clock import SHANGHAI, now
 from timers.durations import parse_duration
 
 _calendar: ContextVar[WorkingCalendar | None] = ContextVar("onewindow_calendar", default=None)
@@ -59,16 +56,13 @@ class WorkingDurationTimer(DurationTimerEventDefinition):
         return my_task._get_internal_data("event_fired", False)
 
 
-HALL_ZONE = ZoneInfo("Asia/Shanghai")
-
-
 def _instant(value) -> str:
     """A timer date as an instant: a bare date (a date field of a form) is the start of that day in the hall."""
     if isinstance(value, date) and not isinstance(value, datetime):
         value = value.isoformat()
     if isinstance(value, str) and len(value.strip()) == 10:
         day = date.fromisoformat(value.strip())
-        return datetime.combine(day, time(0), HALL_ZONE).isoformat()
+        return datetime.combine(day, time(0), SHANGHAI).isoformat()
     if isinstance(value, datetime):
         return value.isoformat()
     return value
@@ -125,19 +119,6 @@ class WorkingCycleTimer(CycleTimerEventDefinition):
             return False
         my_task._set_internal_data(event_value=event_value)
         return ready
-
-    def update_task(self, my_task) -> None:
-        if self.cycle_complete(my_task):
-            for output in my_task.task_spec.outputs:
-                child = my_task._add_child(output, TaskState.FUTURE)
-                child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
-                child.task_spec._update(child)
-
-    def details(self, my_task) -> PendingBpmnEvent:
-        event_value = my_task._get_internal_data("event_value")
-        if event_value is not None and event_value["cycles"] != 0:
-            event_value = event_value["next"]
-        return PendingBpmnEvent(self.name, self.__class__.__name__, event_value)
 
 
 def _adopt(definition) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 from collections.abc import Iterable
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -95,15 +96,16 @@ def _provided() -> set[str]:
                                                           "nrOfActiveInstances"}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class _Reads:
-    """What one piece of code reads and sets."""
+    """What one piece of code reads and sets (kept once per text: read, never changed)."""
     reads: dict[str, str] = dataclasses.field(default_factory=dict)  # name → field type
     sets: set[str] = dataclasses.field(default_factory=set)
     objects: set[str] = dataclasses.field(default_factory=set)  # names used as another engine's objects
     calls: set[str] = dataclasses.field(default_factory=set)
 
 
+@functools.lru_cache(maxsize=1024)  # each script is read twice at deploy: for what it sets, for what it reads
 def _code(text: str, mode: str) -> _Reads:
     out = _Reads()
     try:

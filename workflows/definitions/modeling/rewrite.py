@@ -137,12 +137,8 @@ def implicit_ends(tree: etree._ElementTree) -> None:
             if etree.QName(node).localname == "boundaryEvent" and \
                     node.find(f"{{{BPMN}}}compensateEventDefinition") is not None:
                 continue
-            if etree.QName(node).localname == "intermediateCatchEvent" and \
-                    node.find(f"{{{BPMN}}}linkEventDefinition") is not None:
-                continue
-            if etree.QName(node).localname == "intermediateThrowEvent" and \
-                    node.find(f"{{{BPMN}}}linkEventDefinition") is not None:
-                continue
+            if node.find(f"{{{BPMN}}}linkEventDefinition") is not None:
+                continue  # a link event goes on at its partner
             end = etree.SubElement(container, f"{{{BPMN}}}endEvent", id=f"{node_id}__end")
             flow = etree.SubElement(container, f"{{{BPMN}}}sequenceFlow", id=f"{node_id}__to_end",
                                     sourceRef=node_id, targetRef=end.get("id"))

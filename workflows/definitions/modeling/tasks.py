@@ -22,8 +22,6 @@ from ...errors import InvalidProcess, Msg
 from . import expressions, wording
 from .assignment import NAMESPACES
 
-CODE_TASKS = ("refuse", "steps")
-
 
 class CodeBound(InvalidProcess):
     """A service task bound to code OneWindow does not run (deployable with code_tasks="steps")."""
